@@ -1,0 +1,161 @@
+//! The seam between the MCP protocol layer and the plugins behind it.
+//!
+//! `protocol/` knows MCP and nothing of wasmtime; `registry` knows plugins and
+//! nothing of transports. They meet here: the protocol layer holds a
+//! [`Backend`], reads immutable [`Catalog`] snapshots for every list request,
+//! and forwards calls with a [`CallContext`] that carries cancellation and a
+//! channel for what the guest reports while it runs.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolResult, CompleteResult, GetPromptResult, JsonObject, Prompt, ReadResourceResult,
+    Reference, Resource, ResourceTemplate, Tool,
+};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// Everything clients can see, as one immutable snapshot. A new snapshot is
+/// published whenever a plugin is loaded, replaced or removed; a request works
+/// on the snapshot it started with.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    /// Exposed tools, sorted by name.
+    pub tools: Vec<Tool>,
+    /// Fixed resources, sorted by URI.
+    pub resources: Vec<Resource>,
+    /// Resource templates, sorted by URI template.
+    pub resource_templates: Vec<ResourceTemplate>,
+    /// Prompts, sorted by name.
+    pub prompts: Vec<Prompt>,
+}
+
+/// What changed between two catalogs; sent once per change burst so the
+/// protocol layer can emit exactly the `list_changed` notifications needed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatalogChange {
+    /// The tool list differs.
+    pub tools: bool,
+    /// The resource or resource-template list differs.
+    pub resources: bool,
+    /// The prompt list differs.
+    pub prompts: bool,
+}
+
+/// Server-wide events for every connected client.
+#[derive(Debug, Clone)]
+pub enum ServerEvent {
+    /// The catalog changed (hot reload).
+    CatalogChanged(CatalogChange),
+    /// A plugin reported that the resource at this URI changed.
+    ResourceUpdated(String),
+    /// Something the operator and clients should hear about that belongs to
+    /// no request, such as a plugin replacement that failed to load.
+    Log {
+        /// MCP log level.
+        level: rmcp::model::LoggingLevel,
+        /// Which part of ward speaks (a plugin name, `ward`).
+        logger: String,
+        /// The message.
+        message: String,
+    },
+}
+
+/// Something a guest reported while serving one request.
+#[derive(Debug, Clone)]
+pub enum GuestEvent {
+    /// `host.log` from the guest.
+    Log {
+        /// MCP log level.
+        level: rmcp::model::LoggingLevel,
+        /// The plugin name.
+        logger: String,
+        /// The message (already length-capped).
+        message: String,
+    },
+    /// `host.progress` from the guest.
+    Progress {
+        /// Progress so far.
+        progress: f64,
+        /// The total, if known.
+        total: Option<f64>,
+        /// A human-readable note.
+        message: Option<String>,
+    },
+}
+
+/// Per-request context handed from the protocol layer to the backend.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// Cancelled when the client cancels the request (or the client goes away).
+    /// The backend interrupts a running guest promptly when it fires.
+    pub cancel: CancellationToken,
+    /// Where guest logs and progress go; `None` drops them (they still reach
+    /// ward's own log on stderr).
+    pub events: Option<mpsc::UnboundedSender<GuestEvent>>,
+}
+
+/// Why a request to the backend failed as a protocol error. A tool that ran
+/// and failed is not an error here: it is a `CallToolResult` with `is_error`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    /// The named tool, prompt or resource does not exist (JSON-RPC -32602).
+    #[error("{what} not found: {name}")]
+    NotFound {
+        /// "tool", "prompt", "resource", ...
+        what: &'static str,
+        /// The name or URI that was asked for.
+        name: String,
+    },
+    /// The request's parameters are invalid (JSON-RPC -32602).
+    #[error("{0}")]
+    InvalidParams(String),
+    /// Something failed inside ward or a plugin (JSON-RPC -32603). The
+    /// message is safe to show to the client; details went to the log.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What the protocol layer needs from the plugins.
+pub trait Backend: Send + Sync + 'static {
+    /// The current catalog.
+    fn catalog(&self) -> Arc<Catalog>;
+
+    /// Server-wide events (catalog changes, resource updates, warnings).
+    fn subscribe(&self) -> broadcast::Receiver<ServerEvent>;
+
+    /// Calls an exposed tool. Arguments are validated against the tool's
+    /// input schema here; a validation failure is an `is_error` result.
+    fn call_tool(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        cx: CallContext,
+    ) -> impl std::future::Future<Output = Result<CallToolResult, BackendError>> + Send;
+
+    /// Reads a resource by URI, routed to the plugin that lists it or whose
+    /// template matches it.
+    fn read_resource(
+        &self,
+        uri: &str,
+        cx: CallContext,
+    ) -> impl std::future::Future<Output = Result<ReadResourceResult, BackendError>> + Send;
+
+    /// Renders a prompt; missing required arguments are `InvalidParams`.
+    fn get_prompt(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        cx: CallContext,
+    ) -> impl std::future::Future<Output = Result<GetPromptResult, BackendError>> + Send;
+
+    /// Completes a prompt argument or a template variable.
+    fn complete(
+        &self,
+        reference: Reference,
+        argument: &str,
+        value: &str,
+        context: Vec<(String, String)>,
+        cx: CallContext,
+    ) -> impl std::future::Future<Output = Result<CompleteResult, BackendError>> + Send;
+}

@@ -1,0 +1,27 @@
+//! ward: an MCP server that serves the tools, resources and prompts of
+//! WebAssembly component plugins, each in its own sandbox.
+//!
+//! The data path, one module per step:
+//!
+//! ```text
+//! stdin line → protocol (MCP handler) → registry (exposed name / URI → plugin)
+//!   → plugin (InstancePre of its current version) → a fresh Store with the
+//!     plugin's limits and WASI context (sandbox) → guest export → result
+//!     (validated, size-capped, mapped to MCP content) → stdout line
+//! ```
+//!
+//! Design decisions:
+//! - **A fresh instance per call.** Instantiation from an `InstancePre` costs
+//!   microseconds, and it means a trap, a leak or stray state in one call can
+//!   never reach another.
+//! - **Deny by default.** A plugin without a policy file gets no files, no
+//!   environment, no network, and default memory, fuel and time limits. Each
+//!   capability is enforced in exactly one module under `sandbox`.
+//! - **stdout is the protocol.** Logs and guest output go to stderr.
+//! - **The protocol layer never touches wasmtime**; it sees a [`Backend`].
+
+pub mod backend;
+pub mod protocol;
+pub mod sandbox;
+
+pub use backend::{Backend, BackendError, CallContext, Catalog, CatalogChange, GuestEvent, ServerEvent};

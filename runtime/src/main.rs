@@ -1,0 +1,2 @@
+//! The `ward` command line.
+fn main() {}

@@ -1,0 +1,1 @@
+//! MCP over stdio: the rmcp server handler and the transport. Knows MCP, not wasmtime.
