@@ -1,0 +1,1 @@
+ward_guest::plugin!(|_p| {});
