@@ -1,1 +1,175 @@
-ward_guest::plugin!(|_p| {});
+// ward example plugin `conformance`: the server fixture of the official MCP
+// conformance suite (github.com/modelcontextprotocol/conformance, its
+// "everything server"), as far as a plugin can go: everything except
+// sampling and elicitation (the WIT has no client requests) and the
+// transport-level scenarios. Texts mirror the fixture's.
+//
+//   cargo xtask plugins         # -> target/plugins/conformance.wasm + conformance.toml
+//   ward serve --plugins target/plugins
+//
+// The example policy `conformance.toml` sets `[names] prefix = ""`, so the
+// tools are exposed unprefixed (`test_simple_text`, not
+// `conformance_test_simple_text`), as the suite expects.
+use ward_guest::prelude::*;
+
+/// A 1x1 red PNG (the fixture's image).
+const PNG: &[u8] = include_bytes!("../assets/red-pixel.png");
+/// A minimal valid WAV: 8 kHz mono 16-bit PCM, one silent sample.
+const WAV: &[u8] = include_bytes!("../assets/silence.wav");
+
+const WATCHED: &str = "test://watched-resource";
+
+fn progress_tool() -> String {
+    for step in [0.0, 50.0, 100.0] {
+        progress(step, 100.0, format!("Completed step {step} of 100").as_str());
+    }
+    "Progress reporting completed: 0, 50 and 100 of 100".into()
+}
+
+fn logging_tool() -> String {
+    for message in ["Tool execution started", "Tool processing data", "Tool execution completed"] {
+        log(Level::Info, message);
+    }
+    "Tool with logging executed successfully".into()
+}
+
+fn multiple_content_types() -> Vec<Content> {
+    vec![
+        Content::text("Multiple content types test:"),
+        Content::image(PNG, "image/png"),
+        Content::embedded(ResourceContents::text(
+            "test://mixed-content-resource",
+            Some("application/json"),
+            r#"{"test":"data","value":123}"#,
+        )),
+    ]
+}
+
+/// An address (SEP-1613: `$defs` and `$ref` must survive).
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[schemars(rename = "address")]
+struct Address {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    street: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    city: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Schema2020 {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<Address>,
+}
+
+fn json_schema_tool(args: Schema2020) -> Result<String> {
+    Ok(format!("JSON Schema 2020-12 tool called with: {}", ward_guest::json::to_string(&args)?))
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct TwoArgs {
+    /// First test argument
+    arg1: String,
+    /// Second test argument
+    arg2: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct EmbedArgs {
+    /// URI of the resource to embed
+    #[serde(rename = "resourceUri")]
+    resource_uri: String,
+}
+
+fn template_data(v: &Vars) -> String {
+    let id = &v["id"];
+    ward_guest::json::json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") }).to_string()
+}
+
+ward_guest::plugin!(|p| {
+    // ----- tools -----
+    p.tool("test_simple_text", "Tests simple text content response", || {
+        "This is a simple text response for testing."
+    });
+    p.tool("test_image_content", "Tests image content response", || Content::image(PNG, "image/png"));
+    p.tool("test_audio_content", "Tests audio content response", || Content::audio(WAV, "audio/wav"));
+    p.tool("test_embedded_resource", "Tests embedded resource content response", || {
+        Content::embedded(ResourceContents::text(
+            "test://embedded-resource",
+            Some("text/plain"),
+            "This is an embedded resource content.",
+        ))
+    });
+    p.tool(
+        "test_multiple_content_types",
+        "Tests response with multiple content types (text, image, resource)",
+        multiple_content_types,
+    );
+    p.tool("test_tool_with_logging", "Tests tool that emits log messages during execution", logging_tool);
+    p.tool("test_tool_with_progress", "Tests tool that reports progress notifications", progress_tool);
+    p.tool("test_error_handling", "Tests error response handling", || -> Result<String> {
+        Err(Error::failed("This tool intentionally returns an error for testing"))
+    });
+    p.tool(
+        "json_schema_2020_12_tool",
+        "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
+        json_schema_tool,
+    );
+    p.tool(
+        "test_resource_updated",
+        "Tells subscribed clients that test://watched-resource changed (ward's stand-in for the fixture's timer)",
+        || {
+            resource_updated(WATCHED);
+            format!("Sent an update notification for {WATCHED}")
+        },
+    );
+
+    // ----- resources -----
+    p.resource("test://static-text", "static-text", || "This is the content of the static text resource.")
+        .title("Static Text Resource")
+        .description("A static text resource for testing")
+        .mime_type("text/plain");
+    p.resource("test://static-binary", "static-binary", || PNG)
+        .title("Static Binary Resource")
+        .description("A static binary resource (image) for testing")
+        .mime_type("image/png");
+    p.resource_template("test://template/{id}/data", "template", template_data)
+        .title("Resource Template")
+        .description("A resource template with parameter substitution")
+        .mime_type("application/json")
+        .suggest("id", &["1", "2", "3", "42", "123"]);
+    p.resource(WATCHED, "watched-resource", || "Watched resource content")
+        .title("Watched Resource")
+        .description("A resource clients may subscribe to; the tool test_resource_updated announces a change")
+        .mime_type("text/plain");
+
+    // ----- prompts -----
+    p.prompt("test_simple_prompt", "A simple prompt without arguments", || "This is a simple prompt for testing.")
+        .title("Simple Test Prompt");
+    p.prompt("test_prompt_with_arguments", "A prompt with required arguments", |a: TwoArgs| {
+        format!("Prompt with arguments: arg1='{}', arg2='{}'", a.arg1, a.arg2)
+    })
+    .title("Prompt With Arguments")
+    .suggest("arg1", &["alpha", "apple", "avocado"])
+    .suggest("arg2", &["beta", "banana", "blueberry"]);
+    p.prompt("test_prompt_with_embedded_resource", "A prompt that includes an embedded resource", |a: EmbedArgs| {
+        vec![
+            PromptMessage::user(ResourceContents::text(
+                a.resource_uri,
+                Some("text/plain"),
+                "Embedded resource content for testing.",
+            )),
+            PromptMessage::user("Please process the embedded resource above."),
+        ]
+    })
+    .title("Prompt With Embedded Resource");
+    p.prompt("test_prompt_with_image", "A prompt that includes image content", || {
+        vec![
+            PromptMessage::user(Content::image(PNG, "image/png")),
+            PromptMessage::user("Please analyze the image above."),
+        ]
+    })
+    .title("Prompt With Image");
+});

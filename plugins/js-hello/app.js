@@ -1,0 +1,60 @@
+// js-hello: an example ward plugin written in JavaScript.
+//
+// Build: cargo xtask plugins   (-> target/plugins/js-hello.wasm)
+// `ward_plugin.js` is sdk-guest/js/ward_plugin.js: the build copies it next
+// to this file before running componentize-js.
+import { tool, prompt, resource, ToolError } from './ward_plugin.js';
+
+// The world's exports must be exports of this module.
+export { tools, resources, prompts, completions } from './ward_plugin.js';
+
+tool({
+  name: 'greet',
+  description: 'Greets someone by name.',
+  input: { name: { type: 'string', description: 'Who to greet.' } },
+  annotations: { readOnly: true, idempotent: true },
+}, ({ name }) => `Hello, ${name}!`);
+
+tool({
+  name: 'slugify',
+  title: 'Slugify',
+  description: 'Turns a title into a URL slug: lowercase ASCII words joined by a separator.',
+  input: {
+    text: { type: 'string', description: 'The text to slugify.' },
+    separator: { type: 'string', default: '-', description: 'What joins the words.' },
+    max_length: { type: 'integer', minimum: 1, optional: true, description: 'Cut the slug to at most this many characters (at a word boundary).' },
+  },
+  output: {
+    type: 'object',
+    properties: { slug: { type: 'string' }, words: { type: 'integer' } },
+    required: ['slug', 'words'],
+  },
+  annotations: { readOnly: true, idempotent: true },
+}, ({ text, separator = '-', max_length }) => {
+  const words = text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '') // strip accents: "Crème brûlée" -> "Creme brulee"
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  if (words.length === 0) throw new ToolError('the text has no letters or digits to make a slug from');
+  let slug = words.join(separator);
+  if (max_length !== undefined && slug.length > max_length) {
+    const cut = slug.slice(0, max_length + separator.length);
+    const at = cut.lastIndexOf(separator);
+    slug = at > 0 ? cut.slice(0, at) : slug.slice(0, max_length);
+  }
+  return { slug, words: slug.split(separator).filter(Boolean).length };
+});
+
+resource({
+  uri: 'js-hello://about',
+  name: 'about',
+  description: 'What this plugin is.',
+}, () => 'js-hello: a ward plugin written in JavaScript and built with componentize-js.');
+
+prompt({
+  name: 'tagline',
+  description: 'Asks the model for a tagline for a product.',
+  arguments: [{ name: 'product', description: 'The product to write a tagline for.' }],
+}, ({ product }) => `Write a five-word tagline for ${product}.`);

@@ -1,0 +1,91 @@
+"""python-hello: an example ward plugin written in Python.
+
+Build: cargo xtask plugins   (-> target/plugins/python-hello.wasm)
+Try:   python3 -m ward_plugin plugins/python-hello/app.py greet '{"name": "Ada"}'
+       (with PYTHONPATH=sdk-guest/python)
+"""
+
+import re
+from collections import Counter
+from typing import Optional
+
+# The four export classes must be names of this module: componentize-py looks
+# them up here.
+from ward_plugin import Completions, Prompts, Resources, Tools, ToolError, prompt, resource, tool
+
+__all__ = ["Tools", "Resources", "Prompts", "Completions"]
+
+
+@tool(read_only=True, idempotent=True)
+def greet(name: str) -> str:
+    """Greets someone by name.
+
+    Args:
+        name: Who to greet.
+    """
+    return f"Hello, {name}!"
+
+
+@tool(
+    title="Text statistics",
+    read_only=True,
+    idempotent=True,
+    output_schema={
+        "type": "object",
+        "properties": {
+            "characters": {"type": "integer"},
+            "words": {"type": "integer"},
+            "lines": {"type": "integer"},
+            "sentences": {"type": "integer"},
+            "average_word_length": {"type": "number"},
+            "most_common": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"word": {"type": "string"}, "count": {"type": "integer"}},
+                    "required": ["word", "count"],
+                },
+            },
+        },
+        "required": ["characters", "words", "lines", "sentences", "average_word_length", "most_common"],
+    },
+)
+def text_stats(text: str, top: int = 5, ignore_case: bool = True, min_length: Optional[int] = None) -> dict:
+    """Counts the characters, words, lines and sentences of a text and finds its most common words.
+
+    Args:
+        text: The text to analyse.
+        top: How many of the most common words to return.
+        ignore_case: Count "The" and "the" as one word.
+        min_length: Ignore words shorter than this.
+    """
+    if top < 0 or top > 100:
+        raise ToolError("top must be between 0 and 100")
+    words = re.findall(r"[^\W_]+(?:['’-][^\W_]+)*", text)
+    keyed = [w.lower() if ignore_case else w for w in words]
+    if min_length:
+        keyed = [w for w in keyed if len(w) >= min_length]
+    return {
+        "characters": len(text),
+        "words": len(words),
+        "lines": len(text.splitlines()),
+        "sentences": len([s for s in re.split(r"[.!?]+", text) if s.strip()]),
+        "average_word_length": round(sum(map(len, words)) / len(words), 2) if words else 0.0,
+        "most_common": [{"word": w, "count": c} for w, c in Counter(keyed).most_common(top)],
+    }
+
+
+@resource("python-hello://about", name="about", description="What this plugin is.")
+def about() -> str:
+    return "python-hello: a ward plugin written in Python and built with componentize-py."
+
+
+@prompt
+def greeting_card(name: str, occasion: str = "birthday") -> str:
+    """Asks the model to write a short greeting card.
+
+    Args:
+        name: Who the card is for.
+        occasion: What it celebrates.
+    """
+    return f"Write a short, warm {occasion} card for {name}."
