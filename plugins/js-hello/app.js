@@ -15,6 +15,16 @@ tool({
   annotations: { readOnly: true, idempotent: true },
 }, ({ name }) => `Hello, ${name}!`);
 
+// The JS engine in componentize-js has no Intl/ICU (no String.prototype.normalize),
+// so fold the common Latin accents by table: "Crème brûlée" -> "creme brulee".
+const FOLD = {
+  a: 'àáâãäåāăą', c: 'çćĉċč', d: 'ďđ', e: 'èéêëēĕėęě', g: 'ĝğġģ', h: 'ĥħ', i: 'ìíîïĩīĭįı',
+  j: 'ĵ', k: 'ķ', l: 'ĺļľŀł', n: 'ñńņňŉ', o: 'òóôõöøōŏő', r: 'ŕŗř', s: 'śŝşšș', t: 'ţťŧț',
+  u: 'ùúûüũūŭůűų', w: 'ŵ', y: 'ýÿŷ', z: 'źżž', ae: 'æ', oe: 'œ', ss: 'ß', th: 'þ',
+};
+const FOLD_MAP = new Map(Object.entries(FOLD).flatMap(([to, from]) => [...from].map((c) => [c, to])));
+const deaccent = (s) => [...s].map((c) => FOLD_MAP.get(c) ?? c).join('');
+
 tool({
   name: 'slugify',
   title: 'Slugify',
@@ -31,10 +41,7 @@ tool({
   },
   annotations: { readOnly: true, idempotent: true },
 }, ({ text, separator = '-', max_length }) => {
-  const words = text
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '') // strip accents: "Crème brûlée" -> "Creme brulee"
-    .toLowerCase()
+  const words = deaccent(text.toLowerCase())
     .split(/[^a-z0-9]+/)
     .filter(Boolean);
   if (words.length === 0) throw new ToolError('the text has no letters or digits to make a slug from');

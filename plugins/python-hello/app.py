@@ -5,9 +5,15 @@ Try:   python3 -m ward_plugin plugins/python-hello/app.py greet '{"name": "Ada"}
        (with PYTHONPATH=sdk-guest/python)
 """
 
+import heapq  # noqa: F401  Counter.most_common imports it lazily; see below
 import re
 from collections import Counter
 from typing import Optional
+
+# componentize-py bundles the modules that are imported while it builds the
+# component (it snapshots the interpreter after importing this file): a module
+# that the standard library imports lazily, inside a function, must be imported
+# here, or the call fails with ModuleNotFoundError at run time.
 
 # The four export classes must be names of this module: componentize-py looks
 # them up here.

@@ -341,6 +341,10 @@ def prompt(fn: Optional[Callable] = None, *, name: Optional[str] = None,
 # Plain-Python dispatch (used by the component exports and by local tries)
 # --------------------------------------------------------------------------
 
+_HINTS = {"read_only": "readOnlyHint", "destructive": "destructiveHint",
+          "idempotent": "idempotentHint", "open_world": "openWorldHint"}
+
+
 def list_tools() -> list:
     """The declared tools as MCP-shaped dicts."""
     out = []
@@ -351,7 +355,7 @@ def list_tools() -> list:
         if t.output_schema:
             d["outputSchema"] = t.output_schema
         if t.annotations:
-            d["annotations"] = {k: v for k, v in t.annotations.items() if v is not None}
+            d["annotations"] = {_HINTS[k]: v for k, v in t.annotations.items() if v is not None}
         out.append(d)
     return out
 
