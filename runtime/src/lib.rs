@@ -10,6 +10,10 @@
 //!     (validated, size-capped, mapped to MCP content) → stdout line
 //! ```
 //!
+//! The control path: `watch` (directory events) → `loader` (read, validate,
+//! compile or take from `cache`, ask the guest what it offers once) →
+//! `registry` (atomic swap) → list_changed to clients.
+//!
 //! Design decisions:
 //! - **A fresh instance per call.** Instantiation from an `InstancePre` costs
 //!   microseconds, and it means a trap, a leak or stray state in one call can
@@ -20,8 +24,19 @@
 //! - **stdout is the protocol.** Logs and guest output go to stderr.
 //! - **The protocol layer never touches wasmtime**; it sees a [`Backend`].
 
+// MCP logging (`notifications/message`, `logging/setLevel`) is marked
+// deprecated by SEP-2577, but clients of both eras still use it and ward serves it.
+#![allow(deprecated)]
+
 pub mod backend;
+pub mod cache;
+pub mod loader;
+pub mod plugin;
 pub mod protocol;
+pub mod registry;
 pub mod sandbox;
+pub mod server;
+pub mod watch;
 
 pub use backend::{Backend, BackendError, CallContext, Catalog, CatalogChange, GuestEvent, ServerEvent};
+pub use registry::Registry;

@@ -1,8 +1,14 @@
 //! The sandbox: a plugin's policy, and one module per capability, each
 //! enforced in exactly one place.
 
+pub mod env;
+pub mod fs;
+pub mod limits;
 pub mod net;
+pub mod outbound;
+pub mod output;
 pub mod policy;
+pub mod wasi;
 
 pub use net::{AddrClass, AllowEntry, HostPattern, NetPolicy, classify};
 pub use policy::{FsGrant, FsMode, Limits, Policy, PolicyError, Problem, format_duration, format_size};

@@ -1,0 +1,123 @@
+//! WIT values → MCP values. The one place guest data becomes protocol data.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rmcp::model::{
+    ContentBlock, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate, Role,
+    ToolAnnotations,
+};
+
+use super::bindings::{prompts, resources, tools, types};
+
+/// Bytes of a result as the client will roughly see them, for the
+/// `max-output` cap (binary data counts as its base64 text).
+pub fn content_size(content: &[types::Content]) -> usize {
+    content
+        .iter()
+        .map(|c| match c {
+            types::Content::Text(t) => t.len(),
+            types::Content::Image(m) | types::Content::Audio(m) => m.data.len() * 4 / 3 + m.mime_type.len(),
+            types::Content::ResourceLink(l) => l.uri.len() + l.name.len(),
+            types::Content::Resource(r) => resource_size(r),
+        })
+        .sum()
+}
+
+/// Size of one resource's contents, as for [`content_size`].
+pub fn resource_size(r: &types::ResourceContents) -> usize {
+    r.uri.len()
+        + match &r.body {
+            types::ResourceBody::Text(t) => t.len(),
+            types::ResourceBody::Blob(b) => b.len() * 4 / 3,
+        }
+}
+
+/// One content block.
+pub fn content(c: types::Content) -> ContentBlock {
+    match c {
+        types::Content::Text(t) => ContentBlock::text(t),
+        types::Content::Image(m) => ContentBlock::image(BASE64.encode(&m.data), m.mime_type),
+        types::Content::Audio(m) => ContentBlock::audio(BASE64.encode(&m.data), m.mime_type),
+        types::Content::ResourceLink(l) => ContentBlock::resource_link(link(l)),
+        types::Content::Resource(r) => ContentBlock::resource(resource_contents(r)),
+    }
+}
+
+fn link(l: types::ResourceLink) -> Resource {
+    let mut r = Resource::new(l.uri, l.name);
+    r.title = l.title;
+    r.description = l.description;
+    r.mime_type = l.mime_type;
+    r.size = l.size;
+    r
+}
+
+/// The contents of a resource.
+pub fn resource_contents(r: types::ResourceContents) -> ResourceContents {
+    let contents = match r.body {
+        types::ResourceBody::Text(t) => ResourceContents::text(t, r.uri),
+        types::ResourceBody::Blob(b) => ResourceContents::blob(BASE64.encode(&b), r.uri),
+    };
+    match r.mime_type {
+        Some(m) => contents.with_mime_type(m),
+        None => contents,
+    }
+}
+
+/// A listed resource.
+pub fn resource(r: resources::Resource) -> Resource {
+    let mut out = Resource::new(r.uri, r.name);
+    out.title = r.title;
+    out.description = r.description;
+    out.mime_type = r.mime_type;
+    out.size = r.size;
+    out
+}
+
+/// A listed resource template.
+pub fn resource_template(t: resources::ResourceTemplate) -> ResourceTemplate {
+    let mut out = ResourceTemplate::new(t.uri_template, t.name);
+    out.title = t.title;
+    out.description = t.description;
+    out.mime_type = t.mime_type;
+    out
+}
+
+/// Tool annotations.
+pub fn annotations(a: tools::Annotations, title: Option<String>) -> ToolAnnotations {
+    let mut out = match title {
+        Some(t) => ToolAnnotations::with_title(t),
+        None => ToolAnnotations::new(),
+    };
+    out.read_only_hint = a.read_only;
+    out.destructive_hint = a.destructive;
+    out.idempotent_hint = a.idempotent;
+    out.open_world_hint = a.open_world;
+    out
+}
+
+/// A prompt, exposed under `exposed_name`.
+pub fn prompt(p: &prompts::Prompt, exposed_name: &str) -> Prompt {
+    let arguments = p
+        .arguments
+        .iter()
+        .map(|a| {
+            let mut arg = PromptArgument::new(&a.name).with_required(a.required);
+            arg.title = a.title.clone();
+            arg.description = a.description.clone();
+            arg
+        })
+        .collect::<Vec<_>>();
+    let mut out = Prompt::new(exposed_name, p.description.clone(), (!arguments.is_empty()).then_some(arguments));
+    out.title = p.title.clone();
+    out
+}
+
+/// One prompt message.
+pub fn prompt_message(m: prompts::PromptMessage) -> PromptMessage {
+    let role = match m.role {
+        prompts::Role::User => Role::User,
+        prompts::Role::Assistant => Role::Assistant,
+    };
+    PromptMessage::new(role, content(m.content))
+}

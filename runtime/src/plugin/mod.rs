@@ -1,0 +1,116 @@
+//! A loaded plugin: its compiled component, ready to instantiate, what it
+//! offers, and its policy. Calls go through [`Plugin::run`] (`call.rs`), one
+//! fresh store each.
+
+mod bindings;
+mod call;
+mod convert;
+pub mod engine;
+mod state;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use tokio::sync::{Semaphore, broadcast};
+use wasmtime::component::{Component, InstancePre};
+
+pub use call::{Cost, Failure, Manifest};
+pub(crate) use call::{Request, Response};
+pub(crate) use bindings::{completions, prompts, resources, tools, types};
+pub(crate) use convert::*;
+pub use engine::{PoolConfig, Runtime};
+pub use state::CallState;
+
+use crate::backend::{CallContext, ServerEvent};
+use crate::sandbox::net::NetPolicy;
+use crate::sandbox::policy::Policy;
+
+/// Calls one plugin may run at once; further calls wait their turn.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 64;
+
+/// Which of ward's interfaces a component exports, found once at load.
+pub(crate) struct Exports {
+    tools: Option<tools::GuestIndices>,
+    resources: Option<resources::GuestIndices>,
+    prompts: Option<prompts::GuestIndices>,
+    completions: Option<completions::GuestIndices>,
+}
+
+impl Exports {
+    fn find(pre: &InstancePre<CallState>) -> Result<Self> {
+        let exports = Self {
+            tools: tools::GuestIndices::new(pre).ok(),
+            resources: resources::GuestIndices::new(pre).ok(),
+            prompts: prompts::GuestIndices::new(pre).ok(),
+            completions: completions::GuestIndices::new(pre).ok(),
+        };
+        if exports.tools.is_none() && exports.resources.is_none() && exports.prompts.is_none() {
+            bail!(
+                "the component exports none of ward:plugin/tools, resources or prompts @0.1.0; \
+                 build it against the WIT in ward's wit/ directory (world `plugin`)"
+            );
+        }
+        Ok(exports)
+    }
+}
+
+/// A plugin ready to serve.
+pub struct Plugin {
+    name: Arc<str>,
+    policy: Arc<Policy>,
+    net: Arc<NetPolicy>,
+    runtime: Arc<Runtime>,
+    pre: InstancePre<CallState>,
+    exports: Exports,
+    server: broadcast::Sender<ServerEvent>,
+    permits: Semaphore,
+    manifest: Manifest,
+}
+
+impl Plugin {
+    /// Links a compiled component, checks that it is a ward plugin, and asks
+    /// it (once, under its own limits) what it offers.
+    pub async fn new(
+        runtime: Arc<Runtime>,
+        name: &str,
+        component: &Component,
+        policy: Policy,
+        server: broadcast::Sender<ServerEvent>,
+    ) -> Result<Self> {
+        let pre = runtime.linker().instantiate_pre(component).map_err(anyhow::Error::from).context("linking its imports")?;
+        let exports = Exports::find(&pre)?;
+        let net = Arc::new(policy.network.clone());
+        let mut plugin = Self {
+            name: name.into(),
+            policy: Arc::new(policy),
+            net,
+            runtime,
+            pre,
+            exports,
+            server,
+            permits: Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS),
+            manifest: Manifest::default(),
+        };
+        let (response, _) = plugin.run(Request::Manifest, &CallContext::default()).await;
+        match response.context("listing what it offers")? {
+            Response::Manifest(m) => plugin.manifest = m,
+            _ => unreachable!("a manifest request answers with a manifest"),
+        }
+        Ok(plugin)
+    }
+
+    /// The plugin's name (its file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// What it offers.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+}

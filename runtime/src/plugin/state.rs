@@ -1,0 +1,178 @@
+//! What one call's `Store` holds: the WASI context built from the plugin's
+//! policy, the memory limiter, and the per-request host state behind the
+//! `ward:plugin/host` imports.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rmcp::model::LoggingLevel;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::bindings::host::{self, LogLevel};
+use crate::backend::{GuestEvent, ServerEvent};
+use crate::sandbox::limits::MemoryLimiter;
+use crate::sandbox::outbound::HttpHooks;
+
+/// Longest log message or progress note a guest may send; the rest is cut.
+pub const MAX_LOG_MESSAGE: usize = 8 * 1024;
+/// Log and progress messages one call may send before further ones are
+/// dropped, so a flooding guest cannot flood the client.
+pub const MAX_EVENTS_PER_CALL: u32 = 1_000;
+
+/// The `T` of every `Store<T>`. One per call, dropped with the store.
+pub struct CallState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) http_hooks: HttpHooks,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) request: RequestState,
+}
+
+/// Per-request state the host imports read and write.
+pub struct RequestState {
+    /// The plugin's name, for logs.
+    pub plugin: Arc<str>,
+    /// Fires when the client cancels.
+    pub cancel: CancellationToken,
+    /// Where guest logs and progress go for this request.
+    pub events: Option<mpsc::UnboundedSender<GuestEvent>>,
+    /// Server-wide events (resource updates).
+    pub server: Option<broadcast::Sender<ServerEvent>>,
+    /// When the call must end.
+    pub deadline: Instant,
+    /// Why the epoch callback interrupted the guest, if it did.
+    pub interrupted: Option<Interrupt>,
+    events_sent: u32,
+}
+
+/// Why ward stopped a running guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The wall-clock limit passed.
+    Timeout,
+    /// The client cancelled the request.
+    Cancelled,
+}
+
+impl RequestState {
+    /// State for one request.
+    pub fn new(
+        plugin: Arc<str>,
+        cancel: CancellationToken,
+        events: Option<mpsc::UnboundedSender<GuestEvent>>,
+        server: Option<broadcast::Sender<ServerEvent>>,
+        deadline: Instant,
+    ) -> Self {
+        Self { plugin, cancel, events, server, deadline, interrupted: None, events_sent: 0 }
+    }
+
+    /// Checked on every epoch tick: should the guest stop now?
+    pub fn should_interrupt(&mut self) -> Option<Interrupt> {
+        let why = if self.cancel.is_cancelled() {
+            Some(Interrupt::Cancelled)
+        } else if Instant::now() >= self.deadline {
+            Some(Interrupt::Timeout)
+        } else {
+            None
+        };
+        if why.is_some() {
+            self.interrupted = why;
+        }
+        why
+    }
+
+    fn admit_event(&mut self) -> bool {
+        self.events_sent += 1;
+        if self.events_sent == MAX_EVENTS_PER_CALL + 1 {
+            tracing::warn!(plugin = %self.plugin, "more than {MAX_EVENTS_PER_CALL} log/progress messages in one call; dropping the rest");
+        }
+        self.events_sent <= MAX_EVENTS_PER_CALL && !self.cancel.is_cancelled()
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_hooks }
+    }
+}
+
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+fn mcp_level(level: LogLevel) -> LoggingLevel {
+    match level {
+        LogLevel::Debug => LoggingLevel::Debug,
+        LogLevel::Info => LoggingLevel::Info,
+        LogLevel::Notice => LoggingLevel::Notice,
+        LogLevel::Warning => LoggingLevel::Warning,
+        LogLevel::Error => LoggingLevel::Error,
+        LogLevel::Critical => LoggingLevel::Critical,
+        LogLevel::Alert => LoggingLevel::Alert,
+        LogLevel::Emergency => LoggingLevel::Emergency,
+    }
+}
+
+impl host::Host for CallState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        let r = &mut self.request;
+        if !r.admit_event() {
+            return;
+        }
+        let message = cut(message, MAX_LOG_MESSAGE);
+        match level {
+            LogLevel::Debug => tracing::debug!(plugin = %r.plugin, "guest: {message}"),
+            LogLevel::Info | LogLevel::Notice => tracing::info!(plugin = %r.plugin, "guest: {message}"),
+            LogLevel::Warning => tracing::warn!(plugin = %r.plugin, "guest: {message}"),
+            _ => tracing::error!(plugin = %r.plugin, "guest: {message}"),
+        }
+        if let Some(events) = &r.events {
+            let _ = events.send(GuestEvent::Log { level: mcp_level(level), logger: r.plugin.to_string(), message });
+        }
+    }
+
+    fn progress(&mut self, progress: f64, total: Option<f64>, message: Option<String>) {
+        let r = &mut self.request;
+        if !progress.is_finite() || !r.admit_event() {
+            return;
+        }
+        let total = total.filter(|t| t.is_finite());
+        let message = message.map(|m| cut(m, MAX_LOG_MESSAGE));
+        if let Some(events) = &r.events {
+            let _ = events.send(GuestEvent::Progress { progress, total, message });
+        }
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.request.cancel.is_cancelled()
+    }
+
+    fn resource_updated(&mut self, uri: String) {
+        let r = &mut self.request;
+        if !r.admit_event() {
+            return;
+        }
+        if let Some(server) = &r.server {
+            let _ = server.send(ServerEvent::ResourceUpdated(cut(uri, MAX_LOG_MESSAGE)));
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: each starts the real `ward serve` binary on a temporary
+//! plugin directory built from the example and test plugins, and talks MCP to
+//! it over its stdin/stdout. Build the plugins first: `cargo xtask test` does.
+
+// MCP logging is deprecated by SEP-2577 in rmcp's model, but ward serves it.
+#![allow(deprecated)]
+
+mod util;
+
+mod protocol_lines;
+mod tools;

@@ -1,0 +1,251 @@
+//! Helpers: a temporary plugin directory, a running `ward serve` with a real
+//! rmcp client over its stdin/stdout, and a recorder for notifications.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, JsonObject,
+    ContentBlock, LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
+    ResourceUpdatedNotificationParam,
+};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A built plugin: `target/plugins/NAME.wasm` (examples) or
+/// `target/test-plugins/NAME.wasm` (hostile test plugins).
+pub fn wasm(name: &str) -> PathBuf {
+    for dir in ["target/plugins", "target/test-plugins"] {
+        let path = repo().join(dir).join(format!("{name}.wasm"));
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!("plugin `{name}` is not built: run `cargo xtask plugins && cargo xtask test-plugins` (or `cargo xtask test`)");
+}
+
+/// A temporary plugin directory.
+pub struct Dir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copies built plugin `source` in as `name.wasm`.
+    pub fn plugin(&self, source: &str, name: &str) -> &Self {
+        std::fs::copy(wasm(source), self.path().join(format!("{name}.wasm"))).unwrap();
+        self
+    }
+
+    /// Writes `name.toml`.
+    pub fn policy(&self, name: &str, text: &str) -> &Self {
+        std::fs::write(self.path().join(format!("{name}.toml")), text).unwrap();
+        self
+    }
+
+    /// Writes an arbitrary file.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> &Self {
+        std::fs::write(self.path().join(name), bytes).unwrap();
+        self
+    }
+}
+
+/// What the server sent besides responses.
+#[derive(Debug, Clone)]
+pub enum Note {
+    Log(LoggingMessageNotificationParam),
+    Progress(ProgressNotificationParam),
+    ToolsChanged,
+    ResourcesChanged,
+    PromptsChanged,
+    Updated(ResourceUpdatedNotificationParam),
+}
+
+/// A client handler that records notifications.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::UnboundedSender<Note>,
+    info: ClientConfig,
+}
+
+impl ClientHandler for Recorder {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+    async fn on_logging_message(&self, p: LoggingMessageNotificationParam, _: NotificationContext<RoleClient>) {
+        let _ = self.tx.send(Note::Log(p));
+    }
+    async fn on_progress(&self, p: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
+        let _ = self.tx.send(Note::Progress(p));
+    }
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.tx.send(Note::ToolsChanged);
+    }
+    async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.tx.send(Note::ResourcesChanged);
+    }
+    async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.tx.send(Note::PromptsChanged);
+    }
+    async fn on_resource_updated(&self, p: ResourceUpdatedNotificationParam, _: NotificationContext<RoleClient>) {
+        let _ = self.tx.send(Note::Updated(p));
+    }
+}
+
+/// Which protocol era a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// `initialize` with this version.
+    Legacy(&'static str),
+    /// Stateless 2026-07-28: `server/discover` and per-request `_meta`.
+    Modern,
+}
+
+/// Both legacy versions and the modern one.
+pub const ERAS: [Era; 3] = [Era::Legacy("2025-06-18"), Era::Legacy("2025-11-25"), Era::Modern];
+
+/// A running `ward serve` with a connected client.
+pub struct Ward {
+    pub client: RunningService<RoleClient, Recorder>,
+    pub notes: mpsc::UnboundedReceiver<Note>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+/// The `ward` binary under test.
+pub fn ward_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ward")
+}
+
+/// A `ward serve` command on `dir`, sharing the test cache.
+pub fn serve_command(dir: &Path) -> Command {
+    let mut cmd = Command::new(ward_bin());
+    cmd.arg("serve")
+        .arg("--plugins")
+        .arg(dir)
+        .env("WARD_CACHE_DIR", repo().join("target/test-cache"))
+        .env("WARD_LOG", "ward=debug,warn")
+        .kill_on_drop(true);
+    cmd
+}
+
+impl Ward {
+    /// Starts ward on `dir` and connects in the legacy era (2025-11-25).
+    pub async fn start(dir: &Path) -> Self {
+        Self::start_in(dir, Era::Legacy("2025-11-25")).await
+    }
+
+    /// Starts ward on `dir` and connects in `era`.
+    pub async fn start_in(dir: &Path, era: Era) -> Self {
+        let (transport, stderr) = TokioChildProcess::builder(serve_command(dir)).stderr(Stdio::piped()).spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        if let Some(stderr) = stderr {
+            let log = log.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    log.lock().unwrap().push_str(&line);
+                    log.lock().unwrap().push('\n');
+                }
+            });
+        }
+        let (tx, notes) = mpsc::unbounded_channel();
+        let mut info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("ward-tests", "0"));
+        let client = match era {
+            Era::Legacy(version) => {
+                info.protocol_version = match version {
+                    "2025-06-18" => ProtocolVersion::V_2025_06_18,
+                    "2025-11-25" => ProtocolVersion::V_2025_11_25,
+                    other => panic!("unknown version {other}"),
+                };
+                Recorder { tx, info }.serve(transport).await.expect("initialize")
+            }
+            Era::Modern => Recorder { tx, info }
+                .serve_with_lifecycle(
+                    transport,
+                    ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+                )
+                .await
+                .expect("discover"),
+        };
+        Self { client, notes, stderr: log }
+    }
+
+    /// Calls a tool with JSON arguments.
+    pub async fn call(&self, name: &str, args: Value) -> CallToolResult {
+        self.try_call(name, args).await.unwrap_or_else(|e| panic!("calling {name}: {e}"))
+    }
+
+    /// Calls a tool, returning protocol errors.
+    pub async fn try_call(&self, name: &str, args: Value) -> Result<CallToolResult, rmcp::ServiceError> {
+        let Value::Object(args) = args else { panic!("arguments must be an object") };
+        self.client.call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args)).await
+    }
+
+    /// Names of the listed tools.
+    pub async fn tool_names(&self) -> Vec<String> {
+        self.client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect()
+    }
+
+    /// Waits for a notification matching `f`.
+    pub async fn wait_for(&mut self, what: &str, f: impl Fn(&Note) -> bool) -> Note {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout_at(deadline, self.notes.recv()).await {
+                Ok(Some(note)) if f(&note) => return note,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("connection closed waiting for {what}"),
+                Err(_) => panic!("no {what} within 20 s; ward's log:\n{}", self.log()),
+            }
+        }
+    }
+
+    /// What ward logged so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// The concatenated text content of a result.
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| match c {
+            ContentBlock::Text(t) => Some(t.text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether a result is an error result.
+pub fn is_error(result: &CallToolResult) -> bool {
+    result.is_error == Some(true)
+}
+
+/// A JSON object.
+pub fn obj(v: Value) -> JsonObject {
+    match v {
+        Value::Object(o) => o,
+        _ => panic!("not an object"),
+    }
+}
