@@ -1,1 +1,49 @@
-fn main() {}
+//! Build orchestration for ward: `cargo xtask <task>` (the alias lives in
+//! `.cargo/config.toml`).
+//!
+//! Each task is a module with a `run` function; add a variant to [`Task`] and
+//! a module to add one (python/js plugin builds, benchmarks, ...). Progress
+//! goes to stderr.
+
+mod guests;
+mod test;
+mod util;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// ward's build tasks.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "ward's build tasks", version)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the example plugins (plugins/*) into target/plugins/NAME.wasm,
+    /// with their example policies (NAME.toml) and target/plugins/data/.
+    Plugins,
+    /// Build the test plugins (tests/plugins/*) into target/test-plugins/NAME.wasm.
+    TestPlugins,
+    /// Build all plugins, then run `cargo test --workspace [ARGS]...`.
+    Test {
+        /// Passed on to `cargo test --workspace`, e.g. `-- --nocapture`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result: Result<()> = match cli.task {
+        Task::Plugins => guests::plugins(),
+        Task::TestPlugins => guests::test_plugins(),
+        Task::Test { args } => test::run(&args),
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
