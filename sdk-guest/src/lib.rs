@@ -5,7 +5,7 @@
 //! hides the component plumbing (`wit-bindgen`, the `ward:plugin` WIT
 //! package): you write ordinary functions and register them in one macro.
 //!
-//! ```ignore
+//! ```no_run
 //! // Cargo.toml:
 //! //   [lib] crate-type = ["cdylib"]
 //! //   [dependencies]
@@ -132,6 +132,8 @@ mod exports;
 mod host;
 mod plugin;
 mod template;
+#[cfg(test)]
+mod tests;
 
 pub use bindings::exports::ward::plugin::prompts::{PromptMessage, PromptResult, Role};
 pub use bindings::exports::ward::plugin::tools::ToolResult;
