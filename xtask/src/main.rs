@@ -6,6 +6,7 @@
 //! goes to stderr.
 
 mod guests;
+mod polyglot;
 mod test;
 mod util;
 
@@ -38,7 +39,11 @@ enum Task {
 fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.task {
-        Task::Plugins => guests::plugins(),
+        Task::Plugins => guests::plugins().and_then(|()| {
+            // Python and JavaScript examples (plugins/*/app.py, plugins/*/package.json).
+            let root = util::root();
+            polyglot::build_all(&root, &root.join("plugins"), &root.join("target").join("plugins")).map(drop)
+        }),
         Task::TestPlugins => guests::test_plugins(),
         Task::Test { args } => test::run(&args),
     };

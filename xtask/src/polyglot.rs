@@ -79,7 +79,11 @@ pub fn build_all(repo: &Path, plugins_dir: &Path, out_dir: &Path) -> Result<Vec<
     for (dir, lang) in find_plugins(plugins_dir)? {
         let name = dir_name(&dir)?;
         let out = out_dir.join(format!("{name}.wasm"));
-        build_plugin(repo, &dir, lang, &out)?;
+        if up_to_date(repo, &dir, lang, &out) {
+            eprintln!("polyglot: {} is up to date", out.display());
+        } else {
+            build_plugin(repo, &dir, lang, &out)?;
+        }
         for policy in [dir.join(format!("{name}.toml")), dir.join("policy.toml")] {
             if policy.is_file() {
                 let bytes = fs::read(&policy)?;
@@ -92,6 +96,39 @@ pub fn build_all(repo: &Path, plugins_dir: &Path, out_dir: &Path) -> Result<Vec<
     Ok(built)
 }
 
+/// True when `out` is newer than every input of its build: the plugin's
+/// files, the helper and the WIT package.
+fn up_to_date(repo: &Path, plugin_dir: &Path, lang: Lang, out: &Path) -> bool {
+    let Ok(built) = fs::metadata(out).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let helper = match lang {
+        Lang::Python => repo.join("sdk-guest/python/ward_plugin.py"),
+        Lang::Js => repo.join("sdk-guest/js/ward_plugin.js"),
+    };
+    let mut inputs = vec![helper, repo.join("xtask/src/polyglot.rs")];
+    collect_files(plugin_dir, &mut inputs);
+    collect_files(&repo.join("wit"), &mut inputs);
+    inputs.iter().all(|p| fs::metadata(p).and_then(|m| m.modified()).is_ok_and(|t| t <= built))
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "node_modules" || name == "__pycache__" || name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
 /// Builds one plugin directory of language `lang` into `out`.
 pub fn build_plugin(repo: &Path, plugin_dir: &Path, lang: Lang, out: &Path) -> Result<()> {
     match lang {
@@ -101,6 +138,7 @@ pub fn build_plugin(repo: &Path, plugin_dir: &Path, lang: Lang, out: &Path) -> R
 }
 
 /// Installs both pinned toolchains into `<repo>/.tools` if missing.
+#[allow(dead_code)] // for a set-up step that wants both toolchains up front
 pub fn ensure_tools(repo: &Path) -> Result<()> {
     ensure_python(repo)?;
     ensure_js(repo)?;
