@@ -70,38 +70,50 @@ impl FromStr for AllowEntry {
     type Err = AllowEntryError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const FORM: &str = r#"expected "host", "host:port", "*.domain", an IP address or "[IPv6]:port""#;
+        const FORM: &str =
+            r#"expected "host", "host:port", "*.domain", an IP address or "[IPv6]:port""#;
+        let fail = |why: &str| Err(bad(format!("{FORM}, found {s:?} ({why})")));
         if s.is_empty() {
             return Err(bad(format!("{FORM}, found an empty string")));
         }
         if s.chars().any(char::is_whitespace) {
-            return Err(bad(format!("{FORM}, found {s:?} (it contains whitespace)")));
+            return fail("it contains whitespace");
         }
-        if s.contains("://") {
-            return Err(bad(format!("{FORM} without a scheme, found the URL {s:?}")));
+        if let Some((_, rest)) = s.split_once("://") {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            return fail(&format!(
+                "a URL; write only the host and port, such as {authority:?}"
+            ));
         }
         if s.contains('/') {
-            return Err(bad(format!("{FORM}, found {s:?} (paths and CIDR ranges are not supported)")));
+            return fail("paths and CIDR ranges are not supported");
         }
-        let (host, port) = split_host_port(s).map_err(|e| bad(format!("{e} in {s:?}")))?;
+        let (host, port) = match split_host_port(s) {
+            Ok(parts) => parts,
+            Err(why) => return fail(&why),
+        };
         let host = if let Some(ip) = host.ip {
             if ip.is_unspecified() {
-                return Err(bad(format!(
-                    "{FORM}, found {s:?}: the unspecified address reaches every local service; list the address you mean (such as 127.0.0.1)"
-                )));
+                return fail("the unspecified address reaches every local service; list the address you mean, such as 127.0.0.1");
             }
             HostPattern::Ip(ip)
         } else if let Some(suffix) = host.text.strip_prefix("*.") {
             if suffix.is_empty() || suffix == "." {
-                return Err(bad(format!("{FORM}, found {s:?} (a wildcard needs a domain after \"*.\")")));
+                return fail("a wildcard needs a domain after \"*.\"");
             }
-            HostPattern::Subdomains(valid_name(suffix).map_err(|e| bad(format!("{e} in {s:?}")))?)
+            match valid_name(suffix) {
+                Ok(suffix) => HostPattern::Subdomains(suffix),
+                Err(why) => return fail(&why),
+            }
         } else if host.text == "*" {
-            return Err(bad(format!("{FORM}, found {s:?}: \"*\" alone would allow every host; list hosts or \"*.domain\"")));
+            return fail("\"*\" alone would allow every host; list hosts or \"*.domain\"");
         } else if host.text.contains('*') {
-            return Err(bad(format!("{FORM}, found {s:?} (a wildcard may only be a leading \"*.\")")));
+            return fail("a wildcard may only be a leading \"*.\"");
         } else {
-            HostPattern::Name(valid_name(host.text).map_err(|e| bad(format!("{e} in {s:?}")))?)
+            match valid_name(host.text) {
+                Ok(name) => HostPattern::Name(name),
+                Err(why) => return fail(&why),
+            }
         };
         Ok(AllowEntry { host, port })
     }
@@ -135,16 +147,36 @@ struct HostPart<'a> {
 /// Splits `host[:port]`, `[v6][:port]` or a bare IPv6 literal.
 fn split_host_port(s: &str) -> Result<(HostPart<'_>, Option<u16>), String> {
     if let Some(rest) = s.strip_prefix('[') {
-        let (inside, after) = rest.split_once(']').ok_or("missing \"]\" after an IPv6 address")?;
-        let ip: Ipv6Addr = inside.parse().map_err(|_| format!("{inside:?} is not an IPv6 address"))?;
+        let (inside, after) = rest
+            .split_once(']')
+            .ok_or("missing \"]\" after an IPv6 address")?;
+        let ip: Ipv6Addr = inside
+            .parse()
+            .map_err(|_| format!("{inside:?} is not an IPv6 address"))?;
         let port = match after {
             "" => None,
-            _ => Some(parse_port(after.strip_prefix(':').ok_or("expected \":port\" after \"]\"")?)?),
+            _ => Some(parse_port(
+                after
+                    .strip_prefix(':')
+                    .ok_or("expected \":port\" after \"]\"")?,
+            )?),
         };
-        return Ok((HostPart { text: inside, ip: Some(canonical(IpAddr::V6(ip))) }, port));
+        return Ok((
+            HostPart {
+                text: inside,
+                ip: Some(canonical(IpAddr::V6(ip))),
+            },
+            port,
+        ));
     }
     if let Ok(ip) = s.parse::<Ipv6Addr>() {
-        return Ok((HostPart { text: s, ip: Some(canonical(IpAddr::V6(ip))) }, None));
+        return Ok((
+            HostPart {
+                text: s,
+                ip: Some(canonical(IpAddr::V6(ip))),
+            },
+            None,
+        ));
     }
     if s.matches(':').count() > 1 {
         return Err("an IPv6 address with a port must be written \"[address]:port\"".into());
@@ -178,21 +210,38 @@ fn valid_name(name: &str) -> Result<String, String> {
         return Err("a host name must have 1 to 253 characters".into());
     }
     if !name.is_ascii() {
-        return Err("a host name must be ASCII (write internationalised names in their xn-- form)".into());
+        return Err(
+            "a host name must be ASCII (write internationalised names in their xn-- form)".into(),
+        );
     }
     for label in name.split('.') {
         if label.is_empty() || label.len() > 63 {
-            return Err(format!("host name label {label:?} must have 1 to 63 characters"));
+            return Err(format!(
+                "host name label {label:?} must have 1 to 63 characters"
+            ));
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(format!("host name label {label:?} may contain only letters, digits, \"-\" and \"_\""));
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "host name label {label:?} may contain only letters, digits, \"-\" and \"_\""
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!("host name label {label:?} may not start or end with \"-\""));
+            return Err(format!(
+                "host name label {label:?} may not start or end with \"-\""
+            ));
         }
     }
-    if name.rsplit('.').next().is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit())) {
-        return Err("not a valid IPv4 address, and a host name may not end in a numeric label".into());
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(
+            "not a valid IPv4 address, and a host name may not end in a numeric label".into(),
+        );
     }
     Ok(name)
 }
@@ -200,7 +249,10 @@ fn valid_name(name: &str) -> Result<String, String> {
 /// Normalises a host the guest asked for: brackets, a trailing dot and case
 /// do not matter.
 fn normalise_host(host: &str) -> String {
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     let host = host.strip_suffix('.').unwrap_or(host);
     host.to_ascii_lowercase()
 }
@@ -221,7 +273,11 @@ impl NetPolicy {
                 Err(e) => errors.push((i, e)),
             }
         }
-        if errors.is_empty() { Ok(Self::new(ok)) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Self::new(ok))
+        } else {
+            Err(errors)
+        }
     }
 
     /// The entries, in the order they were listed.
@@ -240,14 +296,19 @@ impl NetPolicy {
     pub fn allows_host(&self, host: &str, port: u16) -> bool {
         let host = normalise_host(host);
         let ip = host.parse::<IpAddr>().ok().map(canonical);
-        self.entries.iter().filter(|e| e.port.is_none_or(|p| p == port)).any(|e| match (&e.host, ip) {
-            (HostPattern::Ip(allowed), Some(ip)) => *allowed == ip,
-            (HostPattern::Name(name), None) => *name == host,
-            (HostPattern::Subdomains(suffix), None) => {
-                host.len() > suffix.len() + 1 && host.ends_with(suffix.as_str()) && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
-            }
-            _ => false,
-        })
+        self.entries
+            .iter()
+            .filter(|e| e.port.is_none_or(|p| p == port))
+            .any(|e| match (&e.host, ip) {
+                (HostPattern::Ip(allowed), Some(ip)) => *allowed == ip,
+                (HostPattern::Name(name), None) => *name == host,
+                (HostPattern::Subdomains(suffix), None) => {
+                    host.len() > suffix.len() + 1
+                        && host.ends_with(suffix.as_str())
+                        && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+                }
+                _ => false,
+            })
     }
 
     /// May the guest connect to `addr`, which `host` (if known) resolved to?
@@ -342,7 +403,9 @@ fn classify_v4(ip: Ipv4Addr) -> AddrClass {
         (0, ..) | (240..=255, ..) => AddrClass::Reserved,
         // IETF protocol assignments, documentation, 6to4 relay anycast,
         // benchmarking.
-        (192, 0, 0) | (192, 0, 2) | (198, 51, 100) | (203, 0, 113) | (192, 88, 99) => AddrClass::Reserved,
+        (192, 0, 0) | (192, 0, 2) | (198, 51, 100) | (203, 0, 113) | (192, 88, 99) => {
+            AddrClass::Reserved
+        }
         (198, 18 | 19, _) => AddrClass::Reserved,
         _ => AddrClass::Public,
     }
@@ -368,9 +431,12 @@ fn classify_v6(ip: Ipv6Addr) -> AddrClass {
         // Local-use NAT64 (RFC 8215): a private translator.
         [0x64, 0xff9b, 1, ..] => AddrClass::Private,
         // 6to4: the embedded IPv4 is in segments 1 and 2.
-        [0x2002, hi, lo, ..] => {
-            classify_v4(Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8))
-        }
+        [0x2002, hi, lo, ..] => classify_v4(Ipv4Addr::new(
+            (hi >> 8) as u8,
+            hi as u8,
+            (lo >> 8) as u8,
+            lo as u8,
+        )),
         [first, ..] if first & 0xff00 == 0xff00 => AddrClass::Multicast,
         [first, ..] if first & 0xfe00 == 0xfc00 => AddrClass::Private,
         [first, ..] if first & 0xffc0 == 0xfe80 => AddrClass::LinkLocal,
@@ -484,12 +550,21 @@ mod tests {
         let p = policy(&["127.0.0.1:8080", "localhost:8080"]);
         assert!(p.allows_addr(Some("localhost"), addr("127.0.0.1:8080")));
         assert!(p.allows_addr(None, addr("127.0.0.1:8080")));
-        assert!(p.allows_addr(None, addr("[::ffff:127.0.0.1]:8080")), "mapped form of a listed address");
+        assert!(
+            p.allows_addr(None, addr("[::ffff:127.0.0.1]:8080")),
+            "mapped form of a listed address"
+        );
         assert!(!p.allows_addr(None, addr("127.0.0.1:8081")), "port");
-        assert!(!p.allows_addr(Some("localhost"), addr("127.0.0.2:8080")), "another loopback address");
+        assert!(
+            !p.allows_addr(Some("localhost"), addr("127.0.0.2:8080")),
+            "another loopback address"
+        );
         // Listing the mapped form lists the IPv4 address.
         let p = policy(&["[::ffff:10.0.0.5]:80"]);
-        assert_eq!(p.entries()[0].host, HostPattern::Ip("10.0.0.5".parse().unwrap()));
+        assert_eq!(
+            p.entries()[0].host,
+            HostPattern::Ip("10.0.0.5".parse().unwrap())
+        );
         assert!(p.allows_addr(None, addr("10.0.0.5:80")));
     }
 
@@ -568,7 +643,10 @@ mod tests {
             (":80", "missing host"),
             ("example .com", "whitespace"),
             (" example.com", "whitespace"),
-            ("https://example.com", "URL"),
+            (
+                "https://example.com/x",
+                "URL; write only the host and port, such as \"example.com\"",
+            ),
             ("example.com/path", "CIDR"),
             ("10.0.0.0/8", "CIDR"),
             ("[::1]9000", ":port"),
@@ -592,7 +670,8 @@ mod tests {
 
     #[test]
     fn parse_reports_every_bad_entry_with_its_index() {
-        let errors = NetPolicy::parse(&["ok.example", "*", "fine.example:1", "http://x"]).unwrap_err();
+        let errors =
+            NetPolicy::parse(&["ok.example", "*", "fine.example:1", "http://x"]).unwrap_err();
         let indices: Vec<usize> = errors.iter().map(|(i, _)| *i).collect();
         assert_eq!(indices, [1, 3]);
     }

@@ -80,7 +80,8 @@ pub const MEMORY_BOUNDS: RangeInclusive<u64> = (64 << 10)..=(16 << 30);
 
 /// Accepted `limits.timeout`: 1 ms to 1 h. A call is a request an AI client
 /// is waiting on; longer work belongs outside a tool call.
-pub const TIMEOUT_BOUNDS: RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(3600);
+pub const TIMEOUT_BOUNDS: RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(3600);
 
 /// Accepted `limits.max-output`: 1 byte to 256 MiB (a result is held in
 /// memory and sent as one JSON line).
@@ -122,7 +123,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory: DEFAULT_MEMORY, fuel: DEFAULT_FUEL, timeout: DEFAULT_TIMEOUT, max_output: DEFAULT_MAX_OUTPUT }
+        Self {
+            memory: DEFAULT_MEMORY,
+            fuel: DEFAULT_FUEL,
+            timeout: DEFAULT_TIMEOUT,
+            max_output: DEFAULT_MAX_OUTPUT,
+        }
     }
 }
 
@@ -202,8 +208,16 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::Read(e) => write!(f, "cannot read: {e}"),
-            Problem::Syntax { line, column, message } => write!(f, "line {line}, column {column}: invalid TOML: {message}"),
-            Problem::UnknownKey { key, expected } => write!(f, "unknown key {key:?} (expected one of {})", expected.join(", ")),
+            Problem::Syntax {
+                line,
+                column,
+                message,
+            } => write!(f, "line {line}, column {column}: invalid TOML: {message}"),
+            Problem::UnknownKey { key, expected } => write!(
+                f,
+                "unknown key {key:?} (expected one of {})",
+                expected.join(", ")
+            ),
             Problem::Invalid { key, message } => write!(f, "{key}: {message}"),
         }
     }
@@ -258,7 +272,10 @@ impl Policy {
     pub fn load(path: &Path, plugin_name: &str) -> Result<Policy, PolicyError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Policy::parse(&text, path, plugin_name),
-            Err(e) => Err(PolicyError { path: path.to_path_buf(), problems: vec![Problem::Read(e)] }),
+            Err(e) => Err(PolicyError {
+                path: path.to_path_buf(),
+                problems: vec![Problem::Read(e)],
+            }),
         }
     }
 
@@ -268,9 +285,18 @@ impl Policy {
         let table: Table = match toml::from_str(text) {
             Ok(table) => table,
             Err(e) => {
-                let (line, column) = e.span().map_or((1, 1), |span| line_column(text, span.start));
-                let problem = Problem::Syntax { line, column, message: e.message().trim().to_string() };
-                return Err(PolicyError { path: path.to_path_buf(), problems: vec![problem] });
+                let (line, column) = e
+                    .span()
+                    .map_or((1, 1), |span| line_column(text, span.start));
+                let problem = Problem::Syntax {
+                    line,
+                    column,
+                    message: e.message().trim().to_string(),
+                };
+                return Err(PolicyError {
+                    path: path.to_path_buf(),
+                    problems: vec![problem],
+                });
             }
         };
         let base = match path.parent() {
@@ -288,14 +314,21 @@ impl Policy {
                 prefix_given = true;
                 match v.as_str() {
                     Some(s) => policy.prefix = s.to_string(),
-                    None => p.invalid("names.prefix", format!("expected a string such as \"weather\", found {}", found(v))),
+                    None => p.invalid(
+                        "names.prefix",
+                        format!("expected a string such as \"weather\", found {}", found(v)),
+                    ),
                 }
             }
         }
         p.check_prefix("names.prefix", &policy.prefix, !prefix_given);
 
         if let Some(limits) = table.get("limits").and_then(|v| p.table("limits", v)) {
-            p.check_keys("limits", limits, &["memory", "fuel", "timeout", "max-output"]);
+            p.check_keys(
+                "limits",
+                limits,
+                &["memory", "fuel", "timeout", "max-output"],
+            );
             if let Some(v) = limits.get("memory") {
                 policy.limits.memory = p.size("limits.memory", v, MEMORY_BOUNDS, DEFAULT_MEMORY);
             }
@@ -303,7 +336,13 @@ impl Policy {
                 policy.limits.fuel = match v.as_integer() {
                     Some(n) if n > 0 => n as u64,
                     _ => {
-                        p.invalid("limits.fuel", format!("expected a positive integer such as 5_000_000_000, found {}", found(v)));
+                        p.invalid(
+                            "limits.fuel",
+                            format!(
+                                "expected a positive integer such as 5_000_000_000, found {}",
+                                found(v)
+                            ),
+                        );
                         DEFAULT_FUEL
                     }
                 };
@@ -312,24 +351,47 @@ impl Policy {
                 policy.limits.timeout = p.duration("limits.timeout", v);
             }
             if let Some(v) = limits.get("max-output") {
-                policy.limits.max_output = p.size("limits.max-output", v, MAX_OUTPUT_BOUNDS, DEFAULT_MAX_OUTPUT);
+                policy.limits.max_output = p.size(
+                    "limits.max-output",
+                    v,
+                    MAX_OUTPUT_BOUNDS,
+                    DEFAULT_MAX_OUTPUT,
+                );
             }
         }
 
         if let Some(v) = table.get("fs") {
             match v.as_array() {
                 Some(grants) => {
+                    let mut guests: Vec<(usize, String)> = Vec::new();
                     for (i, grant) in grants.iter().enumerate() {
                         let key = format!("fs[{i}]");
                         if let Some(grant) = p.table(&key, grant) {
                             if let Some(grant) = p.fs_grant(&key, grant, base) {
-                                policy.fs.push(grant);
+                                match guests.iter().find(|(_, guest)| *guest == grant.guest) {
+                                    Some((first, _)) => p.invalid(
+                                        &format!("{key}.guest"),
+                                        format!(
+                                            "expected a guest path not granted already, found {:?} (fs[{first}] grants it too)",
+                                            grant.guest
+                                        ),
+                                    ),
+                                    None => {
+                                        guests.push((i, grant.guest.clone()));
+                                        policy.fs.push(grant);
+                                    }
+                                }
                             }
                         }
                     }
-                    p.check_unique_guests(&policy.fs);
                 }
-                None => p.invalid("fs", format!("expected an array of tables (write [[fs]], not [fs]), found {}", found(v))),
+                None => p.invalid(
+                    "fs",
+                    format!(
+                        "expected an array of tables (write [[fs]], not [fs]), found {}",
+                        found(v)
+                    ),
+                ),
             }
         }
 
@@ -341,9 +403,18 @@ impl Policy {
                     continue;
                 }
                 match value.as_str() {
-                    Some(s) if s.contains('\0') => p.invalid(&key, "expected a string without NUL characters".to_string()),
+                    Some(s) if s.contains('\0') => {
+                        p.invalid(&key, "expected a string without NUL characters".to_string())
+                    }
                     Some(s) => policy.env.push((name.clone(), s.to_string())),
-                    None => p.invalid(&key, format!("expected a literal string (such as \"{}\"), found {}", example_string(value), found(value))),
+                    None => p.invalid(
+                        &key,
+                        format!(
+                            "expected a literal string (such as \"{}\"), found {}",
+                            example_string(value),
+                            found(value)
+                        ),
+                    ),
                 }
             }
             policy.env.sort();
@@ -384,11 +455,21 @@ struct Problems(Vec<Problem>);
 
 impl Problems {
     fn invalid(&mut self, key: &str, message: String) {
-        self.0.push(Problem::Invalid { key: key.to_string(), message });
+        self.0.push(Problem::Invalid {
+            key: key.to_string(),
+            message,
+        });
     }
 
     fn finish(self, path: &Path) -> Result<(), PolicyError> {
-        if self.0.is_empty() { Ok(()) } else { Err(PolicyError { path: path.to_path_buf(), problems: self.0 }) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(PolicyError {
+                path: path.to_path_buf(),
+                problems: self.0,
+            })
+        }
     }
 
     fn table<'a>(&mut self, key: &str, v: &'a Value) -> Option<&'a Table> {
@@ -401,13 +482,18 @@ impl Problems {
 
     fn check_keys(&mut self, parent: &str, table: &Table, expected: &'static [&'static str]) {
         for key in table.keys().filter(|k| !expected.contains(&k.as_str())) {
-            self.0.push(Problem::UnknownKey { key: join_key(parent, key), expected });
+            self.0.push(Problem::UnknownKey {
+                key: join_key(parent, key),
+                expected,
+            });
         }
     }
 
     fn check_prefix(&mut self, key: &str, prefix: &str, from_name: bool) {
-        let valid =
-            prefix.len() <= MAX_PREFIX_LEN && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let valid = prefix.len() <= MAX_PREFIX_LEN
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if valid {
             return;
         }
@@ -418,12 +504,19 @@ impl Problems {
                 format!("the plugin name {prefix:?} cannot prefix tool names (expected {expected}); rename the plugin or set names.prefix"),
             );
         } else {
-            self.invalid(key, format!("expected {expected} (\"\" for none), found {prefix:?}"));
+            self.invalid(
+                key,
+                format!("expected {expected} (\"\" for none), found {prefix:?}"),
+            );
         }
     }
 
     fn size(&mut self, key: &str, v: &Value, bounds: RangeInclusive<u64>, default: u64) -> u64 {
-        let range = format!("from {} to {}", format_size(*bounds.start()), format_size(*bounds.end()));
+        let range = format!(
+            "from {} to {}",
+            format_size(*bounds.start()),
+            format_size(*bounds.end())
+        );
         match parse_size(v) {
             Some(n) if bounds.contains(&n) => n,
             Some(_) => {
@@ -431,18 +524,32 @@ impl Problems {
                 default
             }
             None => {
-                self.invalid(key, format!("expected a size such as \"{}\" ({range}), found {}", format_size(default).replace(' ', ""), found(v)));
+                self.invalid(
+                    key,
+                    format!(
+                        "expected a size such as \"{}\" ({range}), found {}",
+                        format_size(default).replace(' ', ""),
+                        found(v)
+                    ),
+                );
                 default
             }
         }
     }
 
     fn duration(&mut self, key: &str, v: &Value) -> Duration {
-        let range = format!("from {} to {}", format_duration(*TIMEOUT_BOUNDS.start()), format_duration(*TIMEOUT_BOUNDS.end()));
+        let range = format!(
+            "from {} to {}",
+            format_duration(*TIMEOUT_BOUNDS.start()),
+            format_duration(*TIMEOUT_BOUNDS.end())
+        );
         match v.as_str().and_then(parse_duration) {
             Some(d) if TIMEOUT_BOUNDS.contains(&d) => d,
             Some(_) => {
-                self.invalid(key, format!("expected a duration {range}, found {}", found(v)));
+                self.invalid(
+                    key,
+                    format!("expected a duration {range}, found {}", found(v)),
+                );
                 DEFAULT_TIMEOUT
             }
             None => {
@@ -459,27 +566,41 @@ impl Problems {
         self.check_keys(key, grant, &["host", "guest", "mode"]);
         let host = match grant.get("host") {
             None => {
-                self.invalid(&format!("{key}.host"), "missing (expected the host directory to grant, such as \"./data\")".into());
+                self.invalid(
+                    &format!("{key}.host"),
+                    "missing (expected the host directory to grant, such as \"./data\")".into(),
+                );
                 None
             }
             Some(v) => self.host_dir(&format!("{key}.host"), v, base),
         };
         let guest = match grant.get("guest") {
             None => {
-                self.invalid(&format!("{key}.guest"), "missing (expected where the guest sees it, such as \"/data\")".into());
+                self.invalid(
+                    &format!("{key}.guest"),
+                    "missing (expected where the guest sees it, such as \"/data\")".into(),
+                );
                 None
             }
-            Some(v) => match v.as_str().map(normalise_guest) {
-                Some(Ok(guest)) => Some(guest),
-                Some(Err(why)) => {
-                    self.invalid(&format!("{key}.guest"), format!("expected an absolute guest path such as \"/data\", found {} ({why})", found(v)));
-                    None
+            Some(v) => {
+                match v.as_str().map(normalise_guest) {
+                    Some(Ok(guest)) => Some(guest),
+                    Some(Err(why)) => {
+                        self.invalid(&format!("{key}.guest"), format!("expected an absolute guest path such as \"/data\", found {} ({why})", found(v)));
+                        None
+                    }
+                    None => {
+                        self.invalid(
+                            &format!("{key}.guest"),
+                            format!(
+                                "expected an absolute guest path such as \"/data\", found {}",
+                                found(v)
+                            ),
+                        );
+                        None
+                    }
                 }
-                None => {
-                    self.invalid(&format!("{key}.guest"), format!("expected an absolute guest path such as \"/data\", found {}", found(v)));
-                    None
-                }
-            },
+            }
         };
         let mode = match grant.get("mode") {
             None => Some(FsMode::Ro),
@@ -487,57 +608,84 @@ impl Problems {
                 Some("ro") => Some(FsMode::Ro),
                 Some("rw") => Some(FsMode::Rw),
                 _ => {
-                    self.invalid(&format!("{key}.mode"), format!("expected \"ro\" or \"rw\", found {}", found(v)));
+                    self.invalid(
+                        &format!("{key}.mode"),
+                        format!("expected \"ro\" or \"rw\", found {}", found(v)),
+                    );
                     None
                 }
             },
         };
-        Some(FsGrant { host: host?, guest: guest?, mode: mode? })
+        Some(FsGrant {
+            host: host?,
+            guest: guest?,
+            mode: mode?,
+        })
     }
 
     /// Resolves and checks a host directory. This only inspects the path;
     /// `fs.rs` is where it is opened for the guest.
     fn host_dir(&mut self, key: &str, v: &Value, base: &Path) -> Option<PathBuf> {
         let Some(text) = v.as_str() else {
-            self.invalid(key, format!("expected a host directory path such as \"./data\", found {}", found(v)));
+            self.invalid(
+                key,
+                format!(
+                    "expected a host directory path such as \"./data\", found {}",
+                    found(v)
+                ),
+            );
             return None;
         };
         if text.is_empty() || text.contains('\0') {
-            self.invalid(key, format!("expected a host directory path such as \"./data\", found {}", found(v)));
+            self.invalid(
+                key,
+                format!(
+                    "expected a host directory path such as \"./data\", found {}",
+                    found(v)
+                ),
+            );
             return None;
         }
         let joined = base.join(text);
-        let hint = if text.starts_with('~') { " (\"~\" is not expanded; write the full path)" } else { "" };
+        let hint = if text.starts_with('~') {
+            " (\"~\" is not expanded; write the full path)"
+        } else {
+            ""
+        };
         match joined.canonicalize() {
             Ok(dir) if dir.is_dir() => Some(dir),
             Ok(dir) => {
-                self.invalid(key, format!("expected a directory, found {} ({} is not a directory)", found(v), dir.display()));
+                self.invalid(
+                    key,
+                    format!(
+                        "expected a directory, found {} ({} is not a directory)",
+                        found(v),
+                        dir.display()
+                    ),
+                );
                 None
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.invalid(
                     key,
-                    format!("expected an existing directory, found {} ({} does not exist){hint}", found(v), joined.display()),
+                    format!(
+                        "expected an existing directory, found {} ({} does not exist){hint}",
+                        found(v),
+                        joined.display()
+                    ),
                 );
                 None
             }
             Err(e) => {
-                self.invalid(key, format!("expected an accessible directory, found {} ({}: {e})", found(v), joined.display()));
-                None
-            }
-        }
-    }
-
-    fn check_unique_guests(&mut self, grants: &[FsGrant]) {
-        for (i, grant) in grants.iter().enumerate() {
-            if let Some(first) = grants[..i].iter().position(|g| g.guest == grant.guest) {
-                // Indices of valid grants may differ from the file's when an
-                // earlier grant was invalid; name the path, which is what
-                // the operator searches for.
                 self.invalid(
-                    "fs",
-                    format!("guest path {:?} is granted twice (grants {} and {} among the valid ones); each guest path must be unique", grant.guest, first, i),
+                    key,
+                    format!(
+                        "expected an accessible directory, found {} ({}: {e})",
+                        found(v),
+                        joined.display()
+                    ),
                 );
+                None
             }
         }
     }
@@ -545,15 +693,28 @@ impl Problems {
 
 /// `parent.key`, quoting the key when it is not a bare TOML key.
 fn join_key(parent: &str, key: &str) -> String {
-    let bare = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    let key = if bare { key.to_string() } else { format!("{key:?}") };
-    if parent.is_empty() { key } else { format!("{parent}.{key}") }
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let key = if bare {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    };
+    if parent.is_empty() {
+        key
+    } else {
+        format!("{parent}.{key}")
+    }
 }
 
 /// Describes a found value for an error message.
 fn found(v: &Value) -> String {
     match v {
-        Value::String(s) if s.chars().count() > 60 => format!("{:?}...", s.chars().take(60).collect::<String>()),
+        Value::String(s) if s.chars().count() > 60 => {
+            format!("{:?}...", s.chars().take(60).collect::<String>())
+        }
         Value::String(s) => format!("{s:?}"),
         Value::Integer(n) => n.to_string(),
         Value::Float(x) => x.to_string(),
@@ -577,7 +738,10 @@ fn example_string(v: &Value) -> String {
 
 fn is_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_') && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Normalises an absolute guest path, refusing `..` (the guest would read
@@ -653,7 +817,9 @@ fn parse_duration(s: &str) -> Option<Duration> {
 /// Splits `"64 MiB"` into 64 and `"MiB"`: digits (with `_` separators),
 /// an optional space, then the rest.
 fn split_number(s: &str) -> Option<(u64, &str)> {
-    let end = s.find(|c: char| !(c.is_ascii_digit() || c == '_')).unwrap_or(s.len());
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '_'))
+        .unwrap_or(s.len());
     let (digits, rest) = s.split_at(end);
     if !digits.starts_with(|c: char| c.is_ascii_digit()) || digits.ends_with('_') {
         return None;
@@ -667,7 +833,12 @@ fn split_number(s: &str) -> Option<(u64, &str)> {
 /// divides evenly (`format_size(64 << 20) == "64 MiB"`), else one decimal
 /// (`"1.5 KiB"`); plain bytes below 1 KiB (`"512 B"`).
 pub fn format_size(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
     for (name, unit) in UNITS {
         if bytes >= unit {
             return if bytes.is_multiple_of(unit) {
@@ -693,24 +864,46 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".to_string();
     }
     if nanos < MS {
-        return if nanos.is_multiple_of(1_000) { format!("{}µs", nanos / 1_000) } else { format!("{nanos}ns") };
+        return if nanos.is_multiple_of(1_000) {
+            format!("{}µs", nanos / 1_000)
+        } else {
+            format!("{nanos}ns")
+        };
     }
     if nanos < S {
-        return if nanos.is_multiple_of(MS) { format!("{}ms", nanos / MS) } else { trim_decimal(nanos as f64 / MS as f64, "ms") };
+        return if nanos.is_multiple_of(MS) {
+            format!("{}ms", nanos / MS)
+        } else {
+            trim_decimal(nanos as f64 / MS as f64, "ms")
+        };
     }
     if nanos < M {
-        return if nanos.is_multiple_of(S) { format!("{}s", nanos / S) } else { trim_decimal(nanos as f64 / S as f64, "s") };
+        return if nanos.is_multiple_of(S) {
+            format!("{}s", nanos / S)
+        } else {
+            trim_decimal(nanos as f64 / S as f64, "s")
+        };
     }
-    let (big, unit, rest) = if nanos >= H { (nanos / H, "h", nanos % H) } else { (nanos / M, "m", nanos % M) };
+    let (big, unit, rest) = if nanos >= H {
+        (nanos / H, "h", nanos % H)
+    } else {
+        (nanos / M, "m", nanos % M)
+    };
     if rest == 0 {
         format!("{big}{unit}")
     } else if unit == "h" && rest.is_multiple_of(M) {
         format!("{big}h{}m", rest / M)
     } else if unit == "h" {
-        format!("{big}h{}", format_duration(Duration::from_nanos(rest as u64)))
+        format!(
+            "{big}h{}",
+            format_duration(Duration::from_nanos(rest as u64))
+        )
     } else {
         // Under a minute left: whole seconds, or seconds to two decimals.
-        format!("{big}m{}", format_duration(Duration::from_millis((rest / MS) as u64)))
+        format!(
+            "{big}m{}",
+            format_duration(Duration::from_millis((rest / MS) as u64))
+        )
     }
 }
 
@@ -796,18 +989,40 @@ mod tests {
         assert_eq!(p.prefix, "wx");
         assert_eq!(
             p.limits,
-            Limits { memory: 128 << 20, fuel: 5_000_000_000, timeout: Duration::from_millis(500), max_output: 65536 }
+            Limits {
+                memory: 128 << 20,
+                fuel: 5_000_000_000,
+                timeout: Duration::from_millis(500),
+                max_output: 65536
+            }
         );
         assert_eq!(
             p.fs,
             [
-                FsGrant { host: root.join("data"), guest: "/data".into(), mode: FsMode::Ro },
-                FsGrant { host: root.join("out"), guest: "/out/x".into(), mode: FsMode::Rw },
+                FsGrant {
+                    host: root.join("data"),
+                    guest: "/data".into(),
+                    mode: FsMode::Ro
+                },
+                FsGrant {
+                    host: root.join("out"),
+                    guest: "/out/x".into(),
+                    mode: FsMode::Rw
+                },
             ]
         );
-        assert_eq!(p.env, [("GREETING".to_string(), "hello".to_string()), ("ZED".to_string(), "z".to_string())]);
+        assert_eq!(
+            p.env,
+            [
+                ("GREETING".to_string(), "hello".to_string()),
+                ("ZED".to_string(), "z".to_string())
+            ]
+        );
         assert_eq!(p.network.entries().len(), 4);
-        assert_eq!(p.network.entries()[1].host, HostPattern::Subdomains("example.org".into()));
+        assert_eq!(
+            p.network.entries()[1].host,
+            HostPattern::Subdomains("example.org".into())
+        );
         assert!(p.network.allows_host("api.example.com", 443));
         assert!(p.network.allows_addr(None, "[::1]:9000".parse().unwrap()));
     }
@@ -832,7 +1047,8 @@ mod tests {
             ("\"1048576B\"", 1 << 20),
             ("\"1048576\"", 1 << 20),
         ] {
-            let p = parse(&format!("[limits]\nmemory = {text}")).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let p = parse(&format!("[limits]\nmemory = {text}"))
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(p.limits.memory, bytes, "{text}");
         }
         for (text, d) in [
@@ -842,7 +1058,8 @@ mod tests {
             ("1h", Duration::from_secs(3600)),
             ("1 s", Duration::from_secs(1)),
         ] {
-            let p = parse(&format!("[limits]\ntimeout = {text:?}")).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let p = parse(&format!("[limits]\ntimeout = {text:?}"))
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(p.limits.timeout, d, "{text}");
         }
     }
@@ -854,17 +1071,28 @@ mod tests {
             r#"weather.toml: limits.memory: expected a size such as "64MiB" (from 64 KiB to 16 GiB), found "lots""#
         );
         assert!(one_error("[limits]\nmemory = 0").contains("from 64 KiB to 16 GiB, found 0"));
-        assert!(one_error("[limits]\nmemory = \"64TiB\"").contains("limits.memory: expected a size"));
-        assert!(one_error("[limits]\nmemory = \"99999999999999999999GiB\"").contains("limits.memory"));
+        assert!(
+            one_error("[limits]\nmemory = \"64TiB\"").contains("limits.memory: expected a size")
+        );
+        assert!(
+            one_error("[limits]\nmemory = \"99999999999999999999GiB\"").contains("limits.memory")
+        );
         assert!(one_error("[limits]\nmemory = -1").contains("found -1"));
         assert!(one_error("[limits]\nmemory = 1.5").contains("found 1.5"));
-        assert!(one_error("[limits]\nfuel = 0").contains("limits.fuel: expected a positive integer"));
-        assert!(one_error("[limits]\nfuel = \"5G\"").contains(r#"limits.fuel: expected a positive integer such as 5_000_000_000, found "5G""#));
-        assert!(one_error("[limits]\ntimeout = 30").contains(r#"limits.timeout: expected a duration such as "30s""#));
-        assert!(one_error("[limits]\ntimeout = \"0s\"").contains("expected a duration from 1ms to 1h, found \"0s\""));
+        assert!(
+            one_error("[limits]\nfuel = 0").contains("limits.fuel: expected a positive integer")
+        );
+        assert!(one_error("[limits]\nfuel = \"5G\"").contains(
+            r#"limits.fuel: expected a positive integer such as 5_000_000_000, found "5G""#
+        ));
+        assert!(one_error("[limits]\ntimeout = 30")
+            .contains(r#"limits.timeout: expected a duration such as "30s""#));
+        assert!(one_error("[limits]\ntimeout = \"0s\"")
+            .contains("expected a duration from 1ms to 1h, found \"0s\""));
         assert!(one_error("[limits]\ntimeout = \"2h\"").contains("from 1ms to 1h"));
         assert!(one_error("[limits]\ntimeout = \"30 seconds\"").contains("limits.timeout"));
-        assert!(one_error("[limits]\nmax-output = \"0B\"").contains("limits.max-output: expected a size from 1 B to 256 MiB"));
+        assert!(one_error("[limits]\nmax-output = \"0B\"")
+            .contains("limits.max-output: expected a size from 1 B to 256 MiB"));
         assert!(one_error("[limits]\nmax-output = true").contains("found true"));
     }
 
@@ -874,52 +1102,94 @@ mod tests {
             one_error("[limits]\ncpu = 1"),
             r#"weather.toml: unknown key "limits.cpu" (expected one of memory, fuel, timeout, max-output)"#
         );
-        assert!(one_error("[limit]\nmemory = 1").contains(r#"unknown key "limit" (expected one of names, limits, fs, env, network)"#));
+        assert!(one_error("[limit]\nmemory = 1")
+            .contains(r#"unknown key "limit" (expected one of names, limits, fs, env, network)"#));
         assert!(one_error("[names]\nname = \"x\"").contains(r#"unknown key "names.name""#));
-        assert!(one_error("[network]\nallowed = []").contains(r#"unknown key "network.allowed" (expected one of allow)"#));
+        assert!(one_error("[network]\nallowed = []")
+            .contains(r#"unknown key "network.allowed" (expected one of allow)"#));
         let dir = tempfile::tempdir().unwrap();
-        let text = format!("[[fs]]\nhost = {:?}\nguest = \"/d\"\nmod = \"rw\"", dir.path());
-        assert!(one_error(&text).contains(r#"unknown key "fs[0].mod" (expected one of host, guest, mode)"#));
+        let text = format!(
+            "[[fs]]\nhost = {:?}\nguest = \"/d\"\nmod = \"rw\"",
+            dir.path()
+        );
+        assert!(one_error(&text)
+            .contains(r#"unknown key "fs[0].mod" (expected one of host, guest, mode)"#));
     }
 
     #[test]
     fn wrong_types() {
         assert!(one_error("limits = 1").contains("limits: expected a table, found 1"));
-        assert!(one_error("[fs]\nhost = \"x\"").contains("fs: expected an array of tables (write [[fs]], not [fs]), found a table"));
+        assert!(one_error("[fs]\nhost = \"x\"")
+            .contains("fs: expected an array of tables (write [[fs]], not [fs]), found a table"));
         assert!(one_error("fs = [1]").contains("fs[0]: expected a table, found 1"));
         assert!(one_error("[names]\nprefix = 1").contains("names.prefix: expected a string"));
-        assert!(one_error("[network]\nallow = \"x.com\"").contains("network.allow: expected an array of strings"));
-        assert!(one_error("[network]\nallow = [443]").contains("network.allow[0]: expected a string"));
+        assert!(one_error("[network]\nallow = \"x.com\"")
+            .contains("network.allow: expected an array of strings"));
+        assert!(
+            one_error("[network]\nallow = [443]").contains("network.allow[0]: expected a string")
+        );
     }
 
     #[test]
     fn prefix_must_make_valid_names() {
         assert!(one_error("[names]\nprefix = \"my.plugin\"").contains(r#"names.prefix: expected at most 63 letters, digits, "_" and "-" ("" for none), found "my.plugin""#));
-        assert!(one_error(&format!("[names]\nprefix = \"{}\"", "a".repeat(64))).contains("names.prefix"));
+        assert!(
+            one_error(&format!("[names]\nprefix = \"{}\"", "a".repeat(64)))
+                .contains("names.prefix")
+        );
         assert!(parse(&format!("[names]\nprefix = \"{}\"", "a".repeat(63))).is_ok());
         // A plugin name that cannot be a prefix needs an explicit one.
-        let e = Policy::parse("", Path::new("my.plugin.toml"), "my.plugin").unwrap_err().to_string();
-        assert!(e.contains("the plugin name \"my.plugin\" cannot prefix tool names"), "{e}");
-        assert!(Policy::parse("[names]\nprefix = \"mine\"", Path::new("my.plugin.toml"), "my.plugin").is_ok());
+        let e = Policy::parse("", Path::new("my.plugin.toml"), "my.plugin")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the plugin name \"my.plugin\" cannot prefix tool names"),
+            "{e}"
+        );
+        assert!(Policy::parse(
+            "[names]\nprefix = \"mine\"",
+            Path::new("my.plugin.toml"),
+            "my.plugin"
+        )
+        .is_ok());
         let dir = tempfile::tempdir().unwrap();
         assert!(Policy::for_plugin(dir.path(), "my plugin").is_err());
     }
 
     #[test]
     fn env() {
-        assert!(one_error("[env]\nPORT = 8080").contains(r#"env.PORT: expected a literal string (such as "8080"), found 8080"#));
-        assert!(one_error("[env]\n\"1ABC\" = \"x\"").contains(r#"env."1ABC": expected a variable name"#));
+        assert!(one_error("[env]\nPORT = 8080")
+            .contains(r#"env.PORT: expected a literal string (such as "8080"), found 8080"#));
+        assert!(
+            one_error("[env]\n\"1ABC\" = \"x\"").contains(r#"env.1ABC: expected a variable name"#)
+        );
         assert!(one_error("[env]\n\"A=B\" = \"x\"").contains("env.\"A=B\""));
         assert!(one_error("[env]\nA = \"x\\u0000y\"").contains("NUL"));
         assert!(one_error("[env]\nA = { b = 1 }").contains("found a table"));
-        assert_eq!(parse("[env]\n_x1 = \"\"").unwrap().env, [("_x1".to_string(), String::new())]);
+        assert_eq!(
+            parse("[env]\n_x1 = \"\"").unwrap().env,
+            [("_x1".to_string(), String::new())]
+        );
     }
 
     #[test]
     fn network_entries_are_checked() {
         let errors = errors("[network]\nallow = [\"ok.example\", \"*\", \"https://x.example\", \"a.example:99999\", \"\", \"*.\", \"a b\"]");
-        let keys: Vec<&str> = errors.iter().map(|e| e.split(": ").nth(1).unwrap()).collect();
-        assert_eq!(keys, ["network.allow[1]", "network.allow[2]", "network.allow[3]", "network.allow[4]", "network.allow[5]", "network.allow[6]"]);
+        let keys: Vec<&str> = errors
+            .iter()
+            .map(|e| e.split(": ").nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "network.allow[1]",
+                "network.allow[2]",
+                "network.allow[3]",
+                "network.allow[4]",
+                "network.allow[5]",
+                "network.allow[6]"
+            ]
+        );
         assert!(errors[0].contains("every host"), "{}", errors[0]);
     }
 
@@ -933,30 +1203,73 @@ mod tests {
 
         // Relative to the policy file's directory, not the working directory.
         let p = check("[[fs]]\nhost = \"data\"\nguest = \"/data\"").unwrap();
-        assert_eq!(p.fs[0].host, dir.path().canonicalize().unwrap().join("data"));
+        assert_eq!(
+            p.fs[0].host,
+            dir.path().canonicalize().unwrap().join("data")
+        );
         assert_eq!(p.fs[0].mode, FsMode::Ro);
         // Absolute paths and `..` on the host side are the operator's choice.
-        let p = check(&format!("[[fs]]\nhost = {:?}\nguest = \"/\"", dir.path().join("data/../data"))).unwrap();
-        assert_eq!(p.fs[0].host, dir.path().canonicalize().unwrap().join("data"));
+        let p = check(&format!(
+            "[[fs]]\nhost = {:?}\nguest = \"/\"",
+            dir.path().join("data/../data")
+        ))
+        .unwrap();
+        assert_eq!(
+            p.fs[0].host,
+            dir.path().canonicalize().unwrap().join("data")
+        );
         assert_eq!(p.fs[0].guest, "/");
 
-        let e = check("[[fs]]\nhost = \"missing\"\nguest = \"/m\"").unwrap_err().to_string();
-        assert!(e.contains("fs[0].host: expected an existing directory, found \"missing\"") && e.contains("does not exist"), "{e}");
-        let e = check("[[fs]]\nhost = \"file\"\nguest = \"/m\"").unwrap_err().to_string();
-        assert!(e.contains("fs[0].host: expected a directory, found \"file\""), "{e}");
-        let e = check("[[fs]]\nhost = \"~/data\"\nguest = \"/m\"").unwrap_err().to_string();
+        let e = check("[[fs]]\nhost = \"missing\"\nguest = \"/m\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fs[0].host: expected an existing directory, found \"missing\"")
+                && e.contains("does not exist"),
+            "{e}"
+        );
+        let e = check("[[fs]]\nhost = \"file\"\nguest = \"/m\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fs[0].host: expected a directory, found \"file\""),
+            "{e}"
+        );
+        let e = check("[[fs]]\nhost = \"~/data\"\nguest = \"/m\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not expanded"), "{e}");
 
-        for (guest, says) in [("data", "start with"), ("/a/../b", "\"..\""), ("", "start with")] {
-            let e = check(&format!("[[fs]]\nhost = \"data\"\nguest = {guest:?}")).unwrap_err().to_string();
-            assert!(e.contains("fs[0].guest: expected an absolute guest path") && e.contains(says), "{e}");
+        for (guest, says) in [
+            ("data", "start with"),
+            ("/a/../b", "\"..\""),
+            ("", "start with"),
+        ] {
+            let e = check(&format!("[[fs]]\nhost = \"data\"\nguest = {guest:?}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("fs[0].guest: expected an absolute guest path") && e.contains(says),
+                "{e}"
+            );
         }
-        let e = check("[[fs]]\nhost = \"data\"\nguest = \"/d\"\nmode = \"readonly\"").unwrap_err().to_string();
-        assert!(e.contains(r#"fs[0].mode: expected "ro" or "rw", found "readonly""#), "{e}");
+        let e = check("[[fs]]\nhost = \"data\"\nguest = \"/d\"\nmode = \"readonly\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(r#"fs[0].mode: expected "ro" or "rw", found "readonly""#),
+            "{e}"
+        );
         let e = check("[[fs]]\nmode = \"ro\"").unwrap_err().to_string();
-        assert!(e.contains("fs[0].host: missing") && e.contains("fs[0].guest: missing"), "{e}");
-        let e = check("[[fs]]\nhost = \"data\"\nguest = \"/d\"\n[[fs]]\nhost = \".\"\nguest = \"/d/\"").unwrap_err().to_string();
-        assert!(e.contains("fs: guest path \"/d\" is granted twice"), "{e}");
+        assert!(
+            e.contains("fs[0].host: missing") && e.contains("fs[0].guest: missing"),
+            "{e}"
+        );
+        let e =
+            check("[[fs]]\nhost = \"data\"\nguest = \"/d\"\n[[fs]]\nhost = \".\"\nguest = \"/d/\"")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains(r#"fs[1].guest: expected a guest path not granted already, found "/d" (fs[0] grants it too)"#), "{e}");
     }
 
     #[test]
@@ -966,18 +1279,33 @@ mod tests {
         )
         .unwrap_err();
         let keys: Vec<Option<&str>> = e.problems.iter().map(Problem::key).collect();
-        for key in ["extra", "limits.cpu", "limits.memory", "limits.fuel", "fs[0].host", "fs[0].guest", "fs[0].mode", "network.allow[0]"] {
+        for key in [
+            "extra",
+            "limits.cpu",
+            "limits.memory",
+            "limits.fuel",
+            "fs[0].host",
+            "fs[0].guest",
+            "fs[0].mode",
+            "network.allow[0]",
+        ] {
             assert!(keys.contains(&Some(key)), "{key} missing from {keys:?}");
         }
         let text = e.to_string();
         assert_eq!(text.lines().count(), 8, "{text}");
-        assert!(text.lines().all(|l| l.starts_with("weather.toml: ")), "{text}");
+        assert!(
+            text.lines().all(|l| l.starts_with("weather.toml: ")),
+            "{text}"
+        );
     }
 
     #[test]
     fn syntax_errors_have_a_line_and_column() {
         let e = one_error("[limits]\nmemory = \"64MiB\"\nfuel = = 3\n");
-        assert!(e.starts_with("weather.toml: line 3, column 8: invalid TOML: "), "{e}");
+        assert!(
+            e.starts_with("weather.toml: line 3, column 8: invalid TOML: "),
+            "{e}"
+        );
         let e = one_error("[limits]\nmemory = 1\nmemory = 2\n");
         assert!(e.contains("line 3"), "{e}");
     }
@@ -985,9 +1313,15 @@ mod tests {
     #[test]
     fn for_plugin_reads_the_file_or_uses_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Policy::for_plugin(dir.path(), "hello").unwrap(), Policy::defaults("hello"));
+        assert_eq!(
+            Policy::for_plugin(dir.path(), "hello").unwrap(),
+            Policy::defaults("hello")
+        );
         std::fs::write(dir.path().join("hello.toml"), "[limits]\nfuel = 7").unwrap();
-        assert_eq!(Policy::for_plugin(dir.path(), "hello").unwrap().limits.fuel, 7);
+        assert_eq!(
+            Policy::for_plugin(dir.path(), "hello").unwrap().limits.fuel,
+            7
+        );
         // A policy that exists but cannot be read is an error, never defaults.
         std::fs::create_dir(dir.path().join("odd.toml")).unwrap();
         let e = Policy::for_plugin(dir.path(), "odd").unwrap_err();
@@ -996,7 +1330,11 @@ mod tests {
         // A dangling symlink is a policy that cannot be read, too.
         #[cfg(unix)]
         {
-            std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join("dangling.toml")).unwrap();
+            std::os::unix::fs::symlink(
+                dir.path().join("nowhere"),
+                dir.path().join("dangling.toml"),
+            )
+            .unwrap();
             assert!(Policy::for_plugin(dir.path(), "dangling").is_err());
         }
         assert!(Policy::load(&dir.path().join("absent.toml"), "absent").is_err());
@@ -1022,7 +1360,13 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(3900)), "1h5m");
         assert_eq!(format_duration(Duration::ZERO), "0s");
         // What format_* print, the policy parser reads back.
-        assert_eq!(parse_size(&Value::String(format_size(DEFAULT_MEMORY))), Some(DEFAULT_MEMORY));
-        assert_eq!(parse_duration(&format_duration(DEFAULT_TIMEOUT)), Some(DEFAULT_TIMEOUT));
+        assert_eq!(
+            parse_size(&Value::String(format_size(DEFAULT_MEMORY))),
+            Some(DEFAULT_MEMORY)
+        );
+        assert_eq!(
+            parse_duration(&format_duration(DEFAULT_TIMEOUT)),
+            Some(DEFAULT_TIMEOUT)
+        );
     }
 }
