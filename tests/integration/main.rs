@@ -8,4 +8,5 @@
 mod util;
 
 mod protocol_lines;
+mod sandbox;
 mod tools;

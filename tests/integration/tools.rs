@@ -60,7 +60,7 @@ async fn broken_plugin_files_are_skipped_and_the_rest_served() {
     assert_eq!(ward.tool_names().await, vec!["hello_greet"]);
     let result = ward.call("hello_greet", json!({"name": "Bo"})).await;
     assert!(text(&result).contains("Bo"));
-    let log = ward.log();
+    let log = ward.wait_log("notward.wasm").await;
     assert!(log.contains("garbage.wasm") && log.contains("not a WebAssembly file"), "{log}");
     assert!(log.contains("core.wasm") && log.contains("not a component"), "{log}");
     assert!(log.contains("notward.wasm") && log.contains("exports none of ward:plugin"), "{log}");
@@ -78,8 +78,7 @@ async fn colliding_names_are_refused_not_shadowed() {
     // `a` was loaded first and keeps the name; `c`'s greeting never answers.
     let result = ward.call("x_greet", json!({"name": "Cy"})).await;
     assert!(text(&result).starts_with("Hello"), "{}", text(&result));
-    let log = ward.log();
-    assert!(log.contains("tool `greet` refused: plugin `a` already exposes that name"), "{log}");
+    ward.wait_log("tool `x_greet` refused: plugin `a` already exposes that name").await;
 }
 
 #[tokio::test]

@@ -218,6 +218,19 @@ impl Ward {
         }
     }
 
+    /// Waits until ward's log contains `needle`, and returns the log.
+    pub async fn wait_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(std::time::Instant::now() < deadline, "ward never logged {needle:?}; log:\n{log}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// What ward logged so far.
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
