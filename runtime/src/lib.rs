@@ -40,3 +40,4 @@ pub mod watch;
 
 pub use backend::{Backend, BackendError, CallContext, Catalog, CatalogChange, GuestEvent, ServerEvent};
 pub use registry::Registry;
+pub use protocol::{serve_io, serve_stdio, ServerOptions, WardServer};

@@ -1,1 +1,23 @@
 //! MCP over stdio: the rmcp server handler and the transport. Knows MCP, not wasmtime.
+//!
+//! - [`server`]: [`WardServer`], a hand-written rmcp `ServerHandler` with one
+//!   method per MCP request, speaking the legacy `initialize` era
+//!   (2025-06-18, 2025-11-25) and the stateless 2026-07-28 era
+//!   (`server/discover`, per-request `_meta`, cache hints,
+//!   `subscriptions/listen`). It holds a [`Backend`](crate::Backend) and
+//!   nothing else of ward.
+//! - [`transport`]: newline-delimited JSON-RPC on byte streams, where every
+//!   hostile line gets its JSON-RPC error and the server keeps serving;
+//!   [`serve_stdio`] for `ward serve`, [`serve_io`] for anything else.
+//!
+//! The handler does not know its transport: tests drive it over in-memory
+//! pipes with rmcp's own client.
+
+pub mod server;
+pub mod transport;
+
+#[cfg(test)]
+mod tests;
+
+pub use server::{to_mcp_error, ServerOptions, WardServer, SUPPORTED_PROTOCOL_VERSIONS};
+pub use transport::{serve_io, serve_stdio};

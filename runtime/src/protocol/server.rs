@@ -1,0 +1,760 @@
+//! [`WardServer`]: the MCP request handler, one method per MCP request.
+//!
+//! It turns MCP requests into [`Backend`] calls and backend events into MCP
+//! notifications, for both protocol eras rmcp speaks:
+//!
+//! - **Legacy** (`initialize`, 2025-06-18 and 2025-11-25): a session with
+//!   state: the level set by `logging/setLevel`, the URIs passed to
+//!   `resources/subscribe`, and one task that forwards server events
+//!   (catalog changes, resource updates, warnings) to the client.
+//! - **Stateless** (2026-07-28, `server/discover` + per-request `_meta`):
+//!   every request carries its own context (log level included), list results
+//!   carry cache hints, and server events reach the client only through
+//!   `subscriptions/listen` streams.
+//!
+//! One [`WardServer`] serves one connection; build a new one per client.
+
+// Logging, `logging/setLevel` and `resources/subscribe` are deprecated by
+// SEP-2577 for the stateless era, but the legacy era still needs them.
+#![allow(deprecated)]
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+    CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse, Implementation,
+    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotification,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam,
+    PromptListChangedNotification, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ResourceListChangedNotification, ResourceUpdatedNotification,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, ServerNotification,
+    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+    ToolListChangedNotification, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Backend, BackendError, CallContext, GuestEvent, ServerEvent};
+
+/// The protocol versions ward implements, oldest first. Older versions
+/// (2024-11-05, 2025-03-26: JSON-RPC batches, no structured output) are not
+/// offered; a client asking for one over `initialize` is answered with
+/// 2025-11-25, as the spec's negotiation allows.
+pub const SUPPORTED_PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
+
+/// Tunables of one [`WardServer`]. The defaults are what `ward serve` uses.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Items per `*/list` page. Catalogs of a few hundred tools fit in a few
+    /// pages; tests set this small to exercise cursors.
+    pub page_size: usize,
+    /// `ttlMs` on 2026-07-28 list results. Zero by default: a plugin can be
+    /// dropped in at any moment, so a cached list is never known to be
+    /// fresh, and clients that want to hear about changes open
+    /// `subscriptions/listen`.
+    pub list_ttl_ms: u64,
+    /// The least severe guest/server log message sent to a legacy client that
+    /// has not called `logging/setLevel`.
+    pub default_log_level: LoggingLevel,
+    /// The longest accepted input line (one JSON-RPC message). Longer lines
+    /// are skipped without being buffered and answered with -32600, so a
+    /// client cannot make ward allocate without bound.
+    pub max_line_bytes: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            page_size: 100,
+            list_ttl_ms: 0,
+            default_log_level: LoggingLevel::Info,
+            max_line_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Per-connection state of a legacy session. Stateless (2026-07-28)
+/// requests never read it, except through `logging/setLevel` which only
+/// legacy clients send.
+#[derive(Debug)]
+struct Session {
+    /// Set by `logging/setLevel`.
+    log_level: Mutex<LoggingLevel>,
+    /// URIs passed to `resources/subscribe` and not yet unsubscribed.
+    subscriptions: Mutex<HashSet<String>>,
+    /// Whether the server-event task of this connection runs.
+    pump_started: AtomicBool,
+    /// Ends the server-event task and open `subscriptions/listen` streams
+    /// when the connection ends.
+    shutdown: CancellationToken,
+}
+
+/// The MCP handler of one connection: capabilities, pagination, the error
+/// mapping and the notification routing live here; everything about plugins
+/// lives behind `B`.
+#[derive(Debug)]
+pub struct WardServer<B: Backend> {
+    backend: Arc<B>,
+    options: ServerOptions,
+    session: Arc<Session>,
+}
+
+impl<B: Backend> WardServer<B> {
+    /// A handler for one connection with the default [`ServerOptions`].
+    pub fn new(backend: Arc<B>) -> Self {
+        Self::with_options(backend, ServerOptions::default())
+    }
+
+    /// A handler for one connection with explicit options.
+    pub fn with_options(backend: Arc<B>, options: ServerOptions) -> Self {
+        let default_level = options.default_log_level;
+        Self {
+            backend,
+            options: ServerOptions {
+                page_size: options.page_size.max(1),
+                ..options
+            },
+            session: Arc::new(Session {
+                log_level: Mutex::new(default_level),
+                subscriptions: Mutex::default(),
+                pump_started: AtomicBool::new(false),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The options this handler runs with.
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
+    }
+
+    /// Stops the server-event task and ends open `subscriptions/listen`
+    /// streams. Called when the connection ends; also on drop.
+    pub fn shutdown(&self) {
+        self.session.shutdown.cancel();
+    }
+
+    /// The least severe level of log message the client wants for this
+    /// request, or `None` for no log messages at all.
+    ///
+    /// A level in the request's `_meta` wins. Otherwise a legacy session uses
+    /// its `logging/setLevel` level, and a stateless request, which asked for
+    /// nothing, gets nothing.
+    fn request_log_level(&self, context: &RequestContext<RoleServer>) -> Option<LoggingLevel> {
+        if let Some(level) = context.meta.log_level() {
+            return Some(level);
+        }
+        if is_stateless(context) {
+            None
+        } else {
+            Some(*lock(&self.session.log_level))
+        }
+    }
+
+    /// Runs one backend call while forwarding what the guest reports
+    /// (logs, progress) to the client as notifications of this request.
+    ///
+    /// The call sees the request's cancellation token, which rmcp cancels on
+    /// `notifications/cancelled`. Events still queued when the call returns
+    /// are sent before the result, so progress arrives before the response.
+    async fn with_events<T, F>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        call: impl FnOnce(CallContext) -> F,
+    ) -> Result<T, ErrorData>
+    where
+        F: Future<Output = Result<T, BackendError>>,
+    {
+        let (events, mut rx) = mpsc::unbounded_channel();
+        let forwarder = EventForwarder {
+            peer: context.peer.clone(),
+            progress_token: context.meta.get_progress_token(),
+            min_level: self.request_log_level(context),
+            cancel: context.ct.clone(),
+        };
+        let call = call(CallContext {
+            cancel: context.ct.clone(),
+            events: Some(events),
+        });
+        let mut call = std::pin::pin!(call);
+        let result = loop {
+            tokio::select! {
+                biased;
+                result = &mut call => break result,
+                Some(event) = rx.recv() => forwarder.forward(event).await,
+            }
+        };
+        while let Ok(event) = rx.try_recv() {
+            forwarder.forward(event).await;
+        }
+        result.map_err(to_mcp_error)
+    }
+
+    /// Starts the task that forwards server events to a legacy client. Runs
+    /// once per connection, from `initialize`, so a repeated `initialize`
+    /// does not double every notification.
+    fn start_event_pump(&self, peer: Peer<RoleServer>) {
+        if self.session.pump_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let events = self.backend.subscribe();
+        let session = self.session.clone();
+        tokio::spawn(pump_server_events(events, peer, session));
+    }
+
+    /// Cache hints for list results: only the 2026-07-28 era has them, and
+    /// legacy clients get the legacy wire shape.
+    fn cache_hints(&self, context: &RequestContext<RoleServer>) -> (Option<u64>, Option<CacheScope>) {
+        if is_stateless(context) {
+            // The catalog is the same for every caller: it depends on the
+            // plugin directory, never on who asks.
+            (Some(self.options.list_ttl_ms), Some(CacheScope::Public))
+        } else {
+            (None, None)
+        }
+    }
+}
+
+impl<B: Backend> Drop for WardServer<B> {
+    fn drop(&mut self) {
+        self.session.shutdown.cancel();
+    }
+}
+
+/// Whether a request uses the stateless 2026-07-28 era.
+fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
+/// Locks a mutex whose data stays valid even if a holder panicked (a set of
+/// URIs, a level).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The one mapping from backend failures to JSON-RPC errors.
+///
+/// A tool that ran and failed is not an error here: the backend returns it
+/// as a result with `isError`. What is left is the request itself being
+/// wrong (-32602, with `data` naming what was asked for so clients can show
+/// it) or ward failing (-32603, with a message that is safe to show).
+pub fn to_mcp_error(error: BackendError) -> ErrorData {
+    match error {
+        BackendError::NotFound { what, name } => {
+            let key = if what.starts_with("resource") { "uri" } else { "name" };
+            ErrorData::invalid_params(
+                format!("{what} not found: {name}"),
+                Some(serde_json::json!({ key: name })),
+            )
+        }
+        BackendError::InvalidParams(message) => ErrorData::invalid_params(message, None),
+        BackendError::Internal(message) => ErrorData::internal_error(message, None),
+    }
+}
+
+/// Cursor encoding: an opaque token to clients, an offset to us. The prefix
+/// lets a cursor from some other server (or a stale format) be rejected
+/// instead of silently misread.
+const CURSOR_PREFIX: &str = "ward:1:";
+
+fn encode_cursor(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{offset}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix(CURSOR_PREFIX)?
+        .parse()
+        .ok()
+}
+
+/// One page of `items` starting at `cursor`, and the cursor of the next page.
+///
+/// A cursor that ward did not issue is -32602. A cursor past the end (the
+/// catalog shrank between pages) is an empty last page, not an error: the
+/// client did nothing wrong. Pages index the snapshot each request reads, so
+/// a catalog swap between two pages can shift items by the number added or
+/// removed; clients hear about that through `list_changed`.
+fn page<T: Clone>(
+    items: &[T],
+    params: Option<&PaginatedRequestParams>,
+    page_size: usize,
+) -> Result<(Vec<T>, Option<String>), ErrorData> {
+    let start = match params.and_then(|params| params.cursor.as_deref()) {
+        None => 0,
+        Some(cursor) => decode_cursor(cursor).ok_or_else(|| {
+            ErrorData::invalid_params(
+                "invalid cursor: pass back a nextCursor from an earlier result",
+                Some(serde_json::json!({ "cursor": cursor })),
+            )
+        })?,
+    };
+    let start = start.min(items.len());
+    let end = start.saturating_add(page_size).min(items.len());
+    let next = (end < items.len()).then(|| encode_cursor(end));
+    Ok((items[start..end].to_vec(), next))
+}
+
+/// The numeric severity of a level (RFC 5424 order, least severe first),
+/// since rmcp's `LoggingLevel` has no `Ord`.
+fn severity(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+fn log_notification(level: LoggingLevel, logger: String, message: String) -> ServerNotification {
+    ServerNotification::LoggingMessageNotification(LoggingMessageNotification::new(
+        LoggingMessageNotificationParam::new(level, serde_json::Value::String(message))
+            .with_logger(logger),
+    ))
+}
+
+/// Sends the guest events of one request to the client.
+struct EventForwarder {
+    peer: Peer<RoleServer>,
+    progress_token: Option<rmcp::model::ProgressToken>,
+    min_level: Option<LoggingLevel>,
+    cancel: CancellationToken,
+}
+
+impl EventForwarder {
+    async fn forward(&self, event: GuestEvent) {
+        // After `notifications/cancelled` the client expects nothing more
+        // about this request; rmcp drops the response, we drop the rest.
+        if self.cancel.is_cancelled() {
+            return;
+        }
+        let notification = match event {
+            GuestEvent::Log { level, logger, message } => {
+                let Some(min) = self.min_level else { return };
+                if severity(level) < severity(min) {
+                    return;
+                }
+                log_notification(level, logger, message)
+            }
+            GuestEvent::Progress { progress, total, message } => {
+                let Some(token) = self.progress_token.clone() else { return };
+                let mut param = ProgressNotificationParam::new(token, progress);
+                param.total = total;
+                param.message = message;
+                ServerNotification::ProgressNotification(rmcp::model::ProgressNotification::new(
+                    param,
+                ))
+            }
+        };
+        if let Err(error) = self.peer.send_notification(notification).await {
+            tracing::debug!(%error, "dropping a request notification: the client is gone");
+        }
+    }
+}
+
+/// What one listener wants to hear about server events: the legacy session
+/// (all list changes, its subscribed URIs, logs at its level) or one
+/// `subscriptions/listen` stream (its accepted filter, no logs: the
+/// 2026-07-28 stream carries no `notifications/message`).
+struct Interest<'a> {
+    tools: bool,
+    resources: bool,
+    prompts: bool,
+    resource_uri: &'a (dyn Fn(&str) -> bool + Sync),
+    min_log_level: Option<LoggingLevel>,
+}
+
+/// The one mapping from a server event to the notifications a listener gets,
+/// shared by the legacy session task and `subscriptions/listen`.
+fn notifications_for(event: &ServerEvent, interest: &Interest<'_>) -> Vec<ServerNotification> {
+    let mut out = Vec::new();
+    match event {
+        ServerEvent::CatalogChanged(change) => {
+            if change.tools && interest.tools {
+                out.push(ServerNotification::ToolListChangedNotification(
+                    ToolListChangedNotification::default(),
+                ));
+            }
+            if change.resources && interest.resources {
+                out.push(ServerNotification::ResourceListChangedNotification(
+                    ResourceListChangedNotification::default(),
+                ));
+            }
+            if change.prompts && interest.prompts {
+                out.push(ServerNotification::PromptListChangedNotification(
+                    PromptListChangedNotification::default(),
+                ));
+            }
+        }
+        ServerEvent::ResourceUpdated(uri) => {
+            if (interest.resource_uri)(uri) {
+                out.push(ServerNotification::ResourceUpdatedNotification(
+                    ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(
+                        uri.clone(),
+                    )),
+                ));
+            }
+        }
+        ServerEvent::Log { level, logger, message } => {
+            if let Some(min) = interest.min_log_level {
+                if severity(*level) >= severity(min) {
+                    out.push(log_notification(*level, logger.clone(), message.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A receiver that fell behind missed events it cannot recover; the catalog
+/// may have changed in between, so tell the listener all lists changed.
+const EVERYTHING_CHANGED: ServerEvent = ServerEvent::CatalogChanged(crate::backend::CatalogChange {
+    tools: true,
+    resources: true,
+    prompts: true,
+});
+
+/// Forwards server events to a legacy client until the connection ends.
+async fn pump_server_events(
+    mut events: broadcast::Receiver<ServerEvent>,
+    peer: Peer<RoleServer>,
+    session: Arc<Session>,
+) {
+    loop {
+        let event = tokio::select! {
+            _ = session.shutdown.cancelled() => return,
+            event = events.recv() => event,
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "client event task lagged; announcing every list as changed");
+                EVERYTHING_CHANGED
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let notifications = {
+            let subscriptions = lock(&session.subscriptions);
+            let level = *lock(&session.log_level);
+            let is_subscribed = |uri: &str| subscriptions.contains(uri);
+            notifications_for(
+                &event,
+                &Interest {
+                    tools: true,
+                    resources: true,
+                    prompts: true,
+                    resource_uri: &is_subscribed,
+                    min_log_level: Some(level),
+                },
+            )
+        };
+        for notification in notifications {
+            if peer.send_notification(notification).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl<B: Backend> ServerHandler for WardServer<B> {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities: ServerCapabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_tools()
+            .enable_prompts_list_changed()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_tool_list_changed()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("ward", env!("CARGO_PKG_VERSION")))
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+            .with_instructions(
+                "ward serves the tools, resources and prompts of WebAssembly plugins; \
+                 the lists change when plugins are added, replaced or removed.",
+            )
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Borrowed(SUPPORTED_PROTOCOL_VERSIONS)
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        // Subscribe before answering so no event between the answer and the
+        // task's first poll is lost.
+        self.start_event_pump(context.peer.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let catalog = self.backend.catalog();
+        let (tools, next_cursor) = page(&catalog.tools, request.as_ref(), self.options.page_size)?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next_cursor;
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
+        Ok(result)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let catalog = self.backend.catalog();
+        let (items, next_cursor) =
+            page(&catalog.resources, request.as_ref(), self.options.page_size)?;
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next_cursor;
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let catalog = self.backend.catalog();
+        let (items, next_cursor) =
+            page(&catalog.resource_templates, request.as_ref(), self.options.page_size)?;
+        let mut result = ListResourceTemplatesResult::with_all_items(items);
+        result.next_cursor = next_cursor;
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
+        Ok(result)
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let catalog = self.backend.catalog();
+        let (items, next_cursor) = page(&catalog.prompts, request.as_ref(), self.options.page_size)?;
+        let mut result = ListPromptsResult::with_all_items(items);
+        result.next_cursor = next_cursor;
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = request.arguments.unwrap_or_default();
+        let result = self
+            .with_events(&context, |cx| self.backend.call_tool(&request.name, arguments, cx))
+            .await?;
+        Ok(CallToolResponse::Complete(result))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let mut result = self
+            .with_events(&context, |cx| self.backend.read_resource(&request.uri, cx))
+            .await?;
+        if is_stateless(&context) {
+            // A resource is plugin output that may change on every read.
+            result.ttl_ms.get_or_insert(0);
+            result.cache_scope.get_or_insert(CacheScope::Private);
+        }
+        Ok(ReadResourceResponse::Complete(result))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let arguments = request.arguments.unwrap_or_default();
+        let result = self
+            .with_events(&context, |cx| self.backend.get_prompt(&request.name, arguments, cx))
+            .await?;
+        Ok(GetPromptResponse::Complete(result))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let mut known: Vec<(String, String)> = request
+            .context
+            .and_then(|context| context.arguments)
+            .map(|arguments| arguments.into_iter().collect())
+            .unwrap_or_default();
+        // HashMap order is random; give the backend a stable order.
+        known.sort();
+        let argument = request.argument;
+        self.with_events(&context, |cx| {
+            self.backend
+                .complete(request.r#ref, &argument.name, &argument.value, known, cx)
+        })
+        .await
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        *lock(&self.session.log_level) = request.level;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // Any URI may be subscribed, listed or not: a template-expanded URI
+        // is not in the list, and a plugin that serves it may load later.
+        lock(&self.session.subscriptions).insert(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        lock(&self.session.subscriptions).remove(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // Everything ward can announce; rmcp intersects this with what was
+        // requested and what the capabilities advertise.
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut events = self.backend.subscribe();
+        let sink = context.sink().clone();
+        let accepted = context.accepted().clone();
+        let uris: HashSet<String> = accepted
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let is_subscribed = |uri: &str| uris.contains(uri);
+        let interest = Interest {
+            tools: accepted.tools_list_changed == Some(true),
+            resources: accepted.resources_list_changed == Some(true),
+            prompts: accepted.prompts_list_changed == Some(true),
+            resource_uri: &is_subscribed,
+            min_log_level: None,
+        };
+        loop {
+            let event = tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                _ = self.session.shutdown.cancelled() => return Ok(()),
+                event = events.recv() => event,
+            };
+            let event = match event {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(_)) => EVERYTHING_CHANGED,
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            };
+            for notification in notifications_for(&event, &interest) {
+                if let Err(error) = sink.send(notification).await {
+                    tracing::debug!(%error, "subscription stream ended");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        // The transport answers unknown methods before they get here; this
+        // covers handlers driven by other transports.
+        Err(ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            format!("method not found: {}", request.method),
+            None,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let items: Vec<u32> = (0..5).collect();
+        let (first, next) = page(&items, None, 2).unwrap();
+        assert_eq!(first, [0, 1]);
+        let params = PaginatedRequestParams::default().with_cursor(next);
+        let (second, next) = page(&items, Some(&params), 2).unwrap();
+        assert_eq!(second, [2, 3]);
+        let params = PaginatedRequestParams::default().with_cursor(next);
+        let (last, next) = page(&items, Some(&params), 2).unwrap();
+        assert_eq!(last, [4]);
+        assert!(next.is_none());
+
+        for bad in ["", "!!!", "d2FyZDoxOng", &encode_cursor(1)[1..]] {
+            let params = PaginatedRequestParams::default().with_cursor(Some(bad.to_owned()));
+            let error = page(&items, Some(&params), 2).unwrap_err();
+            assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{bad}");
+        }
+        // Past the end (the catalog shrank): an empty last page.
+        let params = PaginatedRequestParams::default().with_cursor(Some(encode_cursor(99)));
+        assert_eq!(page(&items, Some(&params), 2).unwrap(), (vec![], None));
+    }
+
+    #[test]
+    fn backend_errors_map_to_json_rpc_codes() {
+        let error = to_mcp_error(BackendError::NotFound { what: "resource", name: "x://y".into() });
+        assert_eq!(error.code.0, -32602);
+        assert_eq!(error.data, Some(serde_json::json!({"uri": "x://y"})));
+        let error = to_mcp_error(BackendError::NotFound { what: "tool", name: "nope".into() });
+        assert_eq!(error.data, Some(serde_json::json!({"name": "nope"})));
+        assert_eq!(to_mcp_error(BackendError::InvalidParams("bad".into())).code.0, -32602);
+        assert_eq!(to_mcp_error(BackendError::Internal("boom".into())).code.0, -32603);
+    }
+}
