@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, ClientRequest, Request};
 use rmcp::service::PeerRequestOptions;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 use crate::util::*;
 
@@ -23,14 +23,21 @@ fn hostile(policy: Option<&str>) -> Dir {
 /// plugin still answers.
 async fn contained(ward: &Ward, tool: &str, args: Value) -> String {
     let result = ward.call(&format!("hostile_{tool}"), args).await;
-    assert!(is_error(&result), "{tool} should fail, got: {}", text(&result));
+    assert!(
+        is_error(&result),
+        "{tool} should fail, got: {}",
+        text(&result)
+    );
     still_serving(ward).await;
     text(&result)
 }
 
 async fn still_serving(ward: &Ward) {
     let ok = ward.call("hello_greet", json!({"name": "after"})).await;
-    assert!(text(&ok).contains("after"), "another plugin stopped answering: {ok:?}");
+    assert!(
+        text(&ok).contains("after"),
+        "another plugin stopped answering: {ok:?}"
+    );
 }
 
 #[tokio::test]
@@ -38,11 +45,16 @@ async fn a_memory_bomb_hits_the_memory_limit() {
     let dir = hostile(Some("[limits]\nmemory = \"16MiB\"\n"));
     let ward = Ward::start(dir.path()).await;
     let message = contained(&ward, "alloc", json!({"mb": 200})).await;
-    assert!(message.contains("memory limit of 16 MiB exceeded"), "{message}");
+    assert!(
+        message.contains("memory limit of 16 MiB exceeded"),
+        "{message}"
+    );
     // Within the limit it works, and the cost shows the peak.
     let ok = ward.call("hostile_alloc", json!({"mb": 4})).await;
     assert!(!is_error(&ok), "{}", text(&ok));
-    let peak = ok.meta.as_ref().unwrap().0["ward/cost"]["peakMemoryBytes"].as_u64().unwrap();
+    let peak = ok.meta.as_ref().unwrap().0["ward/cost"]["peakMemoryBytes"]
+        .as_u64()
+        .unwrap();
     assert!(peak >= 4 << 20, "peak {peak}");
 }
 
@@ -51,13 +63,18 @@ async fn an_infinite_loop_runs_out_of_fuel() {
     let dir = hostile(Some("[limits]\nfuel = 50_000_000\n"));
     let ward = Ward::start(dir.path()).await;
     let message = contained(&ward, "spin", json!({})).await;
-    assert!(message.contains("fuel exhausted after 50000000 units"), "{message}");
+    assert!(
+        message.contains("fuel exhausted after 50000000 units"),
+        "{message}"
+    );
     assert!(message.contains("limits.fuel"), "{message}");
 }
 
 #[tokio::test]
 async fn an_infinite_loop_hits_the_wall_clock() {
-    let dir = hostile(Some("[limits]\nfuel = 1_000_000_000_000_000\ntimeout = \"300ms\"\n"));
+    let dir = hostile(Some(
+        "[limits]\nfuel = 1_000_000_000_000_000\ntimeout = \"300ms\"\n",
+    ));
     let ward = Ward::start(dir.path()).await;
     let message = contained(&ward, "spin", json!({})).await;
     assert!(message.contains("timed out after 300ms"), "{message}");
@@ -80,7 +97,12 @@ async fn a_cancelled_call_is_interrupted_and_answers_nothing() {
     let request = ClientRequest::CallToolRequest(Request::new(
         CallToolRequestParams::new("hostile_spin").with_arguments(obj(json!({}))),
     ));
-    let handle = ward.client.peer().send_cancellable_request(request, PeerRequestOptions::no_options()).await.unwrap();
+    let handle = ward
+        .client
+        .peer()
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     handle.cancel(Some("test".into())).await.unwrap();
     ward.wait_log("cancelled by the client").await;
@@ -94,8 +116,14 @@ async fn a_cancelled_call_is_interrupted_and_answers_nothing() {
 #[tokio::test]
 async fn deep_recursion_is_a_clean_stack_overflow() {
     let ward = Ward::start(hostile(None).path()).await;
+    // Rust guests keep frames with addressable locals on their own stack in
+    // linear memory; overflowing it is an out-of-bounds access below address
+    // 0. Frames on wasm's native stack overflow into wasmtime's guard.
     let message = contained(&ward, "recurse", json!({"depth": 100_000_000u64})).await;
-    assert!(message.contains("stack overflow"), "{message}");
+    assert!(
+        message.contains("stack overflow") || message.contains("stack overflowing"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -103,14 +131,20 @@ async fn an_output_flood_hits_the_output_limit() {
     let dir = hostile(Some("[limits]\nmax-output = \"64KiB\"\n"));
     let ward = Ward::start(dir.path()).await;
     let message = contained(&ward, "flood", json!({"bytes": 1 << 20})).await;
-    assert!(message.contains("exceeds the output limit of 64 KiB"), "{message}");
+    assert!(
+        message.contains("exceeds the output limit of 64 KiB"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn a_panic_is_reported_with_its_message() {
     let ward = Ward::start(hostile(None).path()).await;
     let message = contained(&ward, "panic", json!({})).await;
-    assert!(message.contains("hostile plugin panics on purpose"), "{message}");
+    assert!(
+        message.contains("hostile plugin panics on purpose"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -119,8 +153,15 @@ async fn printed_output_goes_to_the_log_capped() {
     let ok = ward.call("hostile_spam", json!({"lines": 100_000})).await;
     assert_eq!(text(&ok), "ok");
     let log = ward.wait_log("more bytes dropped").await;
-    assert!(log.contains("guest output: hostile stdout line 0"), "{}", &log[..log.len().min(2000)]);
-    assert!(log.contains("more bytes dropped"), "the capture was not capped");
+    assert!(
+        log.contains("guest output: hostile stdout line 0"),
+        "{}",
+        &log[..log.len().min(2000)]
+    );
+    assert!(
+        log.contains("more bytes dropped"),
+        "the capture was not capped"
+    );
     still_serving(&ward).await;
 }
 
@@ -145,7 +186,11 @@ async fn files_stay_inside_their_grants() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("hello.txt"), "hi there").unwrap();
     std::fs::create_dir(data.path().join("sub")).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("secret.txt"), data.path().join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        data.path().join("link.txt"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(outside.path(), data.path().join("linkdir")).unwrap();
     let rw = tempfile::tempdir().unwrap();
     let policy = format!(
@@ -154,7 +199,9 @@ async fn files_stay_inside_their_grants() {
         rw.path().display()
     );
     let ward = Ward::start(hostile(Some(&policy)).path()).await;
-    let ok = ward.call("hostile_read_file", json!({"path": "/data/hello.txt"})).await;
+    let ok = ward
+        .call("hostile_read_file", json!({"path": "/data/hello.txt"}))
+        .await;
     assert_eq!(text(&ok), "hi there");
     let escapes = [
         "/data/../secret.txt",
@@ -170,24 +217,61 @@ async fn files_stay_inside_their_grants() {
         assert!(!message.contains("top secret"), "{path}: {message}");
     }
     // ro is read-only; rw is writable.
-    contained(&ward, "write_file", json!({"path": "/data/new.txt", "content": "x"})).await;
+    contained(
+        &ward,
+        "write_file",
+        json!({"path": "/data/new.txt", "content": "x"}),
+    )
+    .await;
     assert!(!data.path().join("new.txt").exists());
-    contained(&ward, "write_file", json!({"path": "/data/hello.txt", "content": "overwritten"})).await;
-    assert_eq!(std::fs::read_to_string(data.path().join("hello.txt")).unwrap(), "hi there");
-    let ok = ward.call("hostile_write_file", json!({"path": "/out/new.txt", "content": "written"})).await;
+    contained(
+        &ward,
+        "write_file",
+        json!({"path": "/data/hello.txt", "content": "overwritten"}),
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("hello.txt")).unwrap(),
+        "hi there"
+    );
+    let ok = ward
+        .call(
+            "hostile_write_file",
+            json!({"path": "/out/new.txt", "content": "written"}),
+        )
+        .await;
     assert!(!is_error(&ok), "{}", text(&ok));
-    assert_eq!(std::fs::read_to_string(rw.path().join("new.txt")).unwrap(), "written");
-    contained(&ward, "write_file", json!({"path": "/out/../escape.txt", "content": "x"})).await;
+    assert_eq!(
+        std::fs::read_to_string(rw.path().join("new.txt")).unwrap(),
+        "written"
+    );
+    contained(
+        &ward,
+        "write_file",
+        json!({"path": "/out/../escape.txt", "content": "x"}),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn open_handles_are_capped_per_call() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("f.txt"), "x").unwrap();
-    let policy = format!("[[fs]]\nhost = \"{}\"\nguest = \"/data\"\n", data.path().display());
+    let policy = format!(
+        "[[fs]]\nhost = \"{}\"\nguest = \"/data\"\n",
+        data.path().display()
+    );
     let ward = Ward::start(hostile(Some(&policy)).path()).await;
-    let result = ward.call("hostile_open_many", json!({"path": "/data/f.txt", "count": 50_000})).await;
-    let opened = result.structured_content.as_ref().map(|s| s["opened"].as_u64().unwrap());
+    let result = ward
+        .call(
+            "hostile_open_many",
+            json!({"path": "/data/f.txt", "count": 50_000}),
+        )
+        .await;
+    let opened = result
+        .structured_content
+        .as_ref()
+        .map(|s| s["opened"].as_u64().unwrap());
     match opened {
         Some(n) => assert!(n < 50_000, "opened {n} handles"),
         None => assert!(is_error(&result), "{result:?}"),
@@ -198,8 +282,14 @@ async fn open_handles_are_capped_per_call() {
 #[tokio::test]
 async fn only_granted_env_vars_with_literal_values() {
     let ward = Ward::start(hostile(Some("[env]\nGREETING = \"bonjour\"\n")).path()).await;
-    assert_eq!(text(&ward.call("hostile_env", json!({"name": "GREETING"})).await), "bonjour");
-    assert_eq!(text(&ward.call("hostile_env", json!({"name": "HOME"})).await), "unset");
+    assert_eq!(
+        text(&ward.call("hostile_env", json!({"name": "GREETING"})).await),
+        "bonjour"
+    );
+    assert_eq!(
+        text(&ward.call("hostile_env", json!({"name": "HOME"})).await),
+        "unset"
+    );
 }
 
 /// A one-shot HTTP server on loopback answering 200 "pong".
@@ -212,7 +302,11 @@ async fn http_server() -> u16 {
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = socket.read(&mut buf).await;
-                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\npong").await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\npong",
+                    )
+                    .await;
             });
         }
     });
@@ -221,24 +315,52 @@ async fn http_server() -> u16 {
 
 #[tokio::test]
 async fn http_goes_only_where_the_allow_list_says() {
-    let port = http_server().await;
-    // `localhost` is listed by name, but it resolves to loopback: refused.
-    // 127.0.0.1:PORT is listed literally: allowed.
-    let policy = format!("[network]\nallow = [\"localhost:{port}\", \"127.0.0.1:{port}\", \"*.example.org\"]\n");
+    let (literal, named) = (http_server().await, http_server().await);
+    // 127.0.0.1:LITERAL is listed as an address: allowed. `localhost:NAMED` is
+    // listed by name, but the name resolves to loopback: refused.
+    let policy = format!(
+        "[network]\nallow = [\"127.0.0.1:{literal}\", \"localhost:{named}\", \"*.example.org\"]\n"
+    );
     let ward = Ward::start(hostile(Some(&policy)).path()).await;
-    let ok = ward.call("hostile_http_get", json!({"url": format!("http://127.0.0.1:{port}/ping")})).await;
+    let ok = ward
+        .call(
+            "hostile_http_get",
+            json!({"url": format!("http://127.0.0.1:{literal}/ping")}),
+        )
+        .await;
     assert!(!is_error(&ok), "{}", text(&ok));
     assert_eq!(text(&ok), "200\npong");
-    let message = contained(&ward, "http_get", json!({"url": format!("http://localhost:{port}/ping")})).await;
-    assert!(message.contains("DestinationIpProhibited") || message.contains("denied"), "{message}");
+    let message = contained(
+        &ward,
+        "http_get",
+        json!({"url": format!("http://localhost:{named}/ping")}),
+    )
+    .await;
+    assert!(message.contains("DestinationIpProhibited"), "{message}");
     let message = contained(&ward, "http_get", json!({"url": "http://example.com/"})).await;
     assert!(message.contains("HttpRequestDenied"), "{message}");
-    // A listed port does not open other ports.
-    contained(&ward, "http_get", json!({"url": format!("http://127.0.0.1:{}/", port.wrapping_add(1))})).await;
+    // A listed port does not open other ports of the same address.
+    let message = contained(
+        &ward,
+        "http_get",
+        json!({"url": format!("http://127.0.0.1:{named}/")}),
+    )
+    .await;
+    assert!(message.contains("HttpRequestDenied"), "{message}");
     // Sockets follow the same list.
-    let ok = ward.call("hostile_tcp_connect", json!({"addr": format!("127.0.0.1:{port}")})).await;
+    let ok = ward
+        .call(
+            "hostile_tcp_connect",
+            json!({"addr": format!("127.0.0.1:{literal}")}),
+        )
+        .await;
     assert_eq!(text(&ok), "connected");
-    contained(&ward, "tcp_connect", json!({"addr": "127.0.0.1:9"})).await;
+    contained(
+        &ward,
+        "tcp_connect",
+        json!({"addr": format!("127.0.0.1:{named}")}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -248,17 +370,37 @@ async fn invalid_policies_keep_only_that_plugin_out() {
         .plugin("hello", "typo")
         .policy("typo", "[limits]\nmemroy = \"64MiB\"\ntimeout = \"soon\"\n")
         .plugin("hello", "missing")
-        .policy("missing", "[[fs]]\nhost = \"./does-not-exist\"\nguest = \"/data\"\n")
+        .policy(
+            "missing",
+            "[[fs]]\nhost = \"./does-not-exist\"\nguest = \"/data\"\n",
+        )
         .plugin("hostile", "lister")
         .policy("lister", "[env]\nHOSTILE_PANIC_ON_LIST = \"1\"\n");
     let ward = Ward::start(dir.path()).await;
     assert_eq!(ward.tool_names().await, vec!["hello_greet"]);
     let log = ward.wait_log("lister.wasm").await;
-    let log = if log.contains("missing.toml") { log } else { ward.wait_log("missing.toml").await };
-    let log = if log.contains("typo.toml") { log } else { ward.wait_log("typo.toml").await };
-    assert!(log.contains("typo.toml") && log.contains("limits.memroy"), "{log}");
+    let log = if log.contains("missing.toml") {
+        log
+    } else {
+        ward.wait_log("missing.toml").await
+    };
+    let log = if log.contains("typo.toml") {
+        log
+    } else {
+        ward.wait_log("typo.toml").await
+    };
+    assert!(
+        log.contains("typo.toml") && log.contains("limits.memroy"),
+        "{log}"
+    );
     assert!(log.contains("limits.timeout"), "{log}");
-    assert!(log.contains("missing.toml") && log.contains("does-not-exist"), "{log}");
-    assert!(log.contains("lister.wasm") && log.contains("panics while listing"), "{log}");
+    assert!(
+        log.contains("missing.toml") && log.contains("does-not-exist"),
+        "{log}"
+    );
+    assert!(
+        log.contains("lister.wasm") && log.contains("panics while listing"),
+        "{log}"
+    );
     still_serving(&ward).await;
 }

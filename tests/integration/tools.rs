@@ -43,7 +43,9 @@ async fn an_unknown_tool_is_a_protocol_error() {
     dir.plugin("hello", "hello");
     let ward = Ward::start(dir.path()).await;
     let err = ward.try_call("nope_nothing", json!({})).await.unwrap_err();
-    let rmcp::ServiceError::McpError(e) = err else { panic!("expected an MCP error, got {err:?}") };
+    let rmcp::ServiceError::McpError(e) = err else {
+        panic!("expected an MCP error, got {err:?}")
+    };
     assert_eq!(e.code.0, -32602, "{e:?}");
     assert!(e.message.contains("nope_nothing"), "{e:?}");
 }
@@ -61,24 +63,39 @@ async fn broken_plugin_files_are_skipped_and_the_rest_served() {
     let result = ward.call("hello_greet", json!({"name": "Bo"})).await;
     assert!(text(&result).contains("Bo"));
     let log = ward.wait_log("notward.wasm").await;
-    assert!(log.contains("garbage.wasm") && log.contains("not a WebAssembly file"), "{log}");
-    assert!(log.contains("core.wasm") && log.contains("not a component"), "{log}");
-    assert!(log.contains("notward.wasm") && log.contains("exports none of ward:plugin"), "{log}");
+    assert!(
+        log.contains("garbage.wasm") && log.contains("not a WebAssembly file"),
+        "{log}"
+    );
+    assert!(
+        log.contains("core.wasm") && log.contains("not a component"),
+        "{log}"
+    );
+    assert!(
+        log.contains("notward.wasm") && log.contains("exports none of ward:plugin"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
 async fn colliding_names_are_refused_not_shadowed() {
     let dir = Dir::new();
-    dir.plugin("hello", "a").policy("a", "[names]\nprefix = \"x\"\n");
-    dir.plugin("stats", "b").policy("b", "[names]\nprefix = \"x\"\n");
-    dir.plugin("hello", "c").policy("c", "[names]\nprefix = \"x\"\n[env]\nGREETING = \"Howdy\"\n");
+    dir.plugin("hello", "a")
+        .policy("a", "[names]\nprefix = \"x\"\n");
+    dir.plugin("stats", "b")
+        .policy("b", "[names]\nprefix = \"x\"\n");
+    dir.plugin("hello", "c").policy(
+        "c",
+        "[names]\nprefix = \"x\"\n[env]\nGREETING = \"Howdy\"\n",
+    );
     let ward = Ward::start(dir.path()).await;
     let names = ward.tool_names().await;
     assert_eq!(names, vec!["x_describe", "x_greet"]);
     // `a` was loaded first and keeps the name; `c`'s greeting never answers.
     let result = ward.call("x_greet", json!({"name": "Cy"})).await;
     assert!(text(&result).starts_with("Hello"), "{}", text(&result));
-    ward.wait_log("tool `x_greet` refused: plugin `a` already exposes that name").await;
+    ward.wait_log("tool `x_greet` refused: plugin `a` already exposes that name")
+        .await;
 }
 
 #[tokio::test]
@@ -90,8 +107,14 @@ async fn fifty_concurrent_calls_all_answer() {
     for i in 0..50 {
         let ward = ward.clone();
         tasks.spawn(async move {
-            let result = ward.call("hello_greet", json!({"name": format!("n{i}")})).await;
-            assert!(text(&result).contains(&format!("n{i}")), "{}", text(&result));
+            let result = ward
+                .call("hello_greet", json!({"name": format!("n{i}")}))
+                .await;
+            assert!(
+                text(&result).contains(&format!("n{i}")),
+                "{}",
+                text(&result)
+            );
         });
     }
     while let Some(r) = tasks.join_next().await {
@@ -106,7 +129,9 @@ async fn structured_output_is_returned_and_matches_its_schema() {
     let ward = Ward::start(dir.path()).await;
     let tools = ward.client.list_all_tools().await.unwrap();
     assert!(tools[0].output_schema.is_some());
-    let result = ward.call("stats_describe", json!({"numbers": [1.0, 2.0, 3.0, 6.0]})).await;
+    let result = ward
+        .call("stats_describe", json!({"numbers": [1.0, 2.0, 3.0, 6.0]}))
+        .await;
     assert!(!is_error(&result), "{result:?}");
     let s = result.structured_content.expect("structured content");
     assert_eq!(s["count"], 4);

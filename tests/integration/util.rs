@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, JsonObject,
-    ContentBlock, LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
-    ResourceUpdatedNotificationParam,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
+    Implementation, JsonObject, LoggingMessageNotificationParam, ProgressNotificationParam,
+    ProtocolVersion, ResourceUpdatedNotificationParam,
 };
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService};
 use rmcp::transport::TokioChildProcess;
@@ -20,7 +20,10 @@ use tokio::sync::mpsc;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A built plugin: `target/plugins/NAME.wasm` (examples) or
@@ -42,7 +45,9 @@ pub struct Dir {
 
 impl Dir {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -90,7 +95,11 @@ impl ClientHandler for Recorder {
     fn get_info(&self) -> ClientConfig {
         self.info.clone()
     }
-    async fn on_logging_message(&self, p: LoggingMessageNotificationParam, _: NotificationContext<RoleClient>) {
+    async fn on_logging_message(
+        &self,
+        p: LoggingMessageNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
         let _ = self.tx.send(Note::Log(p));
     }
     async fn on_progress(&self, p: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
@@ -105,7 +114,11 @@ impl ClientHandler for Recorder {
     async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
         let _ = self.tx.send(Note::PromptsChanged);
     }
-    async fn on_resource_updated(&self, p: ResourceUpdatedNotificationParam, _: NotificationContext<RoleClient>) {
+    async fn on_resource_updated(
+        &self,
+        p: ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
         let _ = self.tx.send(Note::Updated(p));
     }
 }
@@ -120,7 +133,11 @@ pub enum Era {
 }
 
 /// Both legacy versions and the modern one.
-pub const ERAS: [Era; 3] = [Era::Legacy("2025-06-18"), Era::Legacy("2025-11-25"), Era::Modern];
+pub const ERAS: [Era; 3] = [
+    Era::Legacy("2025-06-18"),
+    Era::Legacy("2025-11-25"),
+    Era::Modern,
+];
 
 /// A running `ward serve` with a connected client.
 pub struct Ward {
@@ -154,7 +171,10 @@ impl Ward {
 
     /// Starts ward on `dir` and connects in `era`.
     pub async fn start_in(dir: &Path, era: Era) -> Self {
-        let (transport, stderr) = TokioChildProcess::builder(serve_command(dir)).stderr(Stdio::piped()).spawn().unwrap();
+        let (transport, stderr) = TokioChildProcess::builder(serve_command(dir))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         if let Some(stderr) = stderr {
             let log = log.clone();
@@ -168,7 +188,10 @@ impl Ward {
             });
         }
         let (tx, notes) = mpsc::unbounded_channel();
-        let mut info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("ward-tests", "0"));
+        let mut info = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("ward-tests", "0"),
+        );
         let client = match era {
             Era::Legacy(version) => {
                 info.protocol_version = match version {
@@ -176,33 +199,58 @@ impl Ward {
                     "2025-11-25" => ProtocolVersion::V_2025_11_25,
                     other => panic!("unknown version {other}"),
                 };
-                Recorder { tx, info }.serve(transport).await.expect("initialize")
+                Recorder { tx, info }
+                    .serve(transport)
+                    .await
+                    .expect("initialize")
             }
             Era::Modern => Recorder { tx, info }
                 .serve_with_lifecycle(
                     transport,
-                    ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+                    ClientLifecycleMode::Discover {
+                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    },
                 )
                 .await
                 .expect("discover"),
         };
-        Self { client, notes, stderr: log }
+        Self {
+            client,
+            notes,
+            stderr: log,
+        }
     }
 
     /// Calls a tool with JSON arguments.
     pub async fn call(&self, name: &str, args: Value) -> CallToolResult {
-        self.try_call(name, args).await.unwrap_or_else(|e| panic!("calling {name}: {e}"))
+        self.try_call(name, args)
+            .await
+            .unwrap_or_else(|e| panic!("calling {name}: {e}"))
     }
 
     /// Calls a tool, returning protocol errors.
-    pub async fn try_call(&self, name: &str, args: Value) -> Result<CallToolResult, rmcp::ServiceError> {
-        let Value::Object(args) = args else { panic!("arguments must be an object") };
-        self.client.call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args)).await
+    pub async fn try_call(
+        &self,
+        name: &str,
+        args: Value,
+    ) -> Result<CallToolResult, rmcp::ServiceError> {
+        let Value::Object(args) = args else {
+            panic!("arguments must be an object")
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
+            .await
     }
 
     /// Names of the listed tools.
     pub async fn tool_names(&self) -> Vec<String> {
-        self.client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect()
+        self.client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect()
     }
 
     /// Waits for a notification matching `f`.
@@ -226,7 +274,10 @@ impl Ward {
             if log.contains(needle) {
                 return log;
             }
-            assert!(std::time::Instant::now() < deadline, "ward never logged {needle:?}; log:\n{log}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ward never logged {needle:?}; log:\n{log}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -7,24 +7,37 @@ use wasmtime::component::{Instance, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use super::Plugin;
 use super::bindings::{completions, prompts, resources, tools, types};
 use super::state::{CallState, Interrupt, RequestState};
+use super::Plugin;
 use crate::backend::CallContext;
 use crate::sandbox::fs::MAX_OPEN_RESOURCES;
 use crate::sandbox::limits::MemoryLimiter;
 use crate::sandbox::outbound::HttpHooks;
 use crate::sandbox::output::Captured;
-use crate::sandbox::policy::{Limits, format_duration, format_size};
+use crate::sandbox::policy::{format_duration, format_size, Limits};
 
 /// What to ask the guest.
 pub(crate) enum Request {
     /// Everything it offers (once, at load).
     Manifest,
-    CallTool { name: String, arguments: String },
-    ReadResource { uri: String },
-    GetPrompt { name: String, arguments: Vec<(String, String)> },
-    Complete { target: completions::Reference, argument: String, value: String, context: Vec<(String, String)> },
+    CallTool {
+        name: String,
+        arguments: String,
+    },
+    ReadResource {
+        uri: String,
+    },
+    GetPrompt {
+        name: String,
+        arguments: Vec<(String, String)>,
+    },
+    Complete {
+        target: completions::Reference,
+        argument: String,
+        value: String,
+        context: Vec<(String, String)>,
+    },
 }
 
 /// What the guest answered.
@@ -97,7 +110,11 @@ pub enum Failure {
 
 impl Plugin {
     /// Runs `request` in a fresh instance under the plugin's limits.
-    pub(crate) async fn run(&self, request: Request, cx: &CallContext) -> (Result<Response, Failure>, Cost) {
+    pub(crate) async fn run(
+        &self,
+        request: Request,
+        cx: &CallContext,
+    ) -> (Result<Response, Failure>, Cost) {
         let _permit = self.permits.acquire().await;
         let start = Instant::now();
         let limits = &self.policy.limits;
@@ -121,22 +138,35 @@ impl Plugin {
 
         let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let state = store.data();
-        let cost = Cost { fuel, peak_memory: state.limiter.peak(), duration: start.elapsed() };
-        output.log(&self.name);
+        let cost = Cost {
+            fuel,
+            peak_memory: state.limiter.peak(),
+            duration: start.elapsed(),
+        };
         let result = match outcome {
             Some(Ok(response)) => Ok(response),
             Some(Err(e)) => Err(classify(e, state, &output, limits)),
             None if cx.cancel.is_cancelled() => Err(Failure::Cancelled),
             None => Err(Failure::Timeout(limits.timeout)),
         };
+        output.log(&self.name);
         match &result {
-            Ok(_) => tracing::debug!(plugin = %self.name, fuel = cost.fuel, peak_memory = cost.peak_memory, duration_us = cost.duration.as_micros() as u64, "call done"),
-            Err(e) => tracing::warn!(plugin = %self.name, fuel = cost.fuel, peak_memory = cost.peak_memory, duration_us = cost.duration.as_micros() as u64, "call failed: {e}"),
+            Ok(_) => {
+                tracing::debug!(plugin = %self.name, fuel = cost.fuel, peak_memory = cost.peak_memory, duration_us = cost.duration.as_micros() as u64, "call done")
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %self.name, fuel = cost.fuel, peak_memory = cost.peak_memory, duration_us = cost.duration.as_micros() as u64, "call failed: {e}")
+            }
         }
         (result, cost)
     }
 
-    fn store(&self, cx: &CallContext, deadline: Instant, output: &Captured) -> anyhow::Result<Store<CallState>> {
+    fn store(
+        &self,
+        cx: &CallContext,
+        deadline: Instant,
+        output: &Captured,
+    ) -> anyhow::Result<Store<CallState>> {
         let limits = &self.policy.limits;
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_OPEN_RESOURCES);
@@ -174,12 +204,16 @@ async fn dispatch(
     instance: &Instance,
     request: Request,
 ) -> wasmtime::Result<Response> {
-    let missing = |what: &str| wasmtime::format_err!("the plugin does not export ward:plugin/{what}");
+    let missing =
+        |what: &str| wasmtime::format_err!("the plugin does not export ward:plugin/{what}");
     Ok(match request {
         Request::Manifest => {
             let mut m = Manifest::default();
             if let Some(ix) = &exports.tools {
-                m.tools = ix.load(&mut *store, instance)?.call_list_tools(&mut *store).await?;
+                m.tools = ix
+                    .load(&mut *store, instance)?
+                    .call_list_tools(&mut *store)
+                    .await?;
             }
             if let Some(ix) = &exports.resources {
                 let guest = ix.load(&mut *store, instance)?;
@@ -187,7 +221,10 @@ async fn dispatch(
                 m.templates = guest.call_list_resource_templates(&mut *store).await?;
             }
             if let Some(ix) = &exports.prompts {
-                m.prompts = ix.load(&mut *store, instance)?.call_list_prompts(&mut *store).await?;
+                m.prompts = ix
+                    .load(&mut *store, instance)?
+                    .call_list_prompts(&mut *store)
+                    .await?;
             }
             m.completions = exports.completions.is_some();
             Response::Manifest(m)
@@ -198,25 +235,49 @@ async fn dispatch(
             Response::Tool(guest.call_call_tool(&mut *store, &name, &arguments).await?)
         }
         Request::ReadResource { uri } => {
-            let ix = exports.resources.as_ref().ok_or_else(|| missing("resources"))?;
+            let ix = exports
+                .resources
+                .as_ref()
+                .ok_or_else(|| missing("resources"))?;
             let guest = ix.load(&mut *store, instance)?;
             Response::Resource(guest.call_read_resource(&mut *store, &uri).await?)
         }
         Request::GetPrompt { name, arguments } => {
             let ix = exports.prompts.as_ref().ok_or_else(|| missing("prompts"))?;
             let guest = ix.load(&mut *store, instance)?;
-            Response::Prompt(guest.call_get_prompt(&mut *store, &name, &arguments).await?)
+            Response::Prompt(
+                guest
+                    .call_get_prompt(&mut *store, &name, &arguments)
+                    .await?,
+            )
         }
-        Request::Complete { target, argument, value, context } => {
-            let ix = exports.completions.as_ref().ok_or_else(|| missing("completions"))?;
+        Request::Complete {
+            target,
+            argument,
+            value,
+            context,
+        } => {
+            let ix = exports
+                .completions
+                .as_ref()
+                .ok_or_else(|| missing("completions"))?;
             let guest = ix.load(&mut *store, instance)?;
-            Response::Completion(guest.call_complete(&mut *store, &target, &argument, &value, &context).await?)
+            Response::Completion(
+                guest
+                    .call_complete(&mut *store, &target, &argument, &value, &context)
+                    .await?,
+            )
         }
     })
 }
 
 /// Names the reason a call trapped, from the trap and what the store saw.
-fn classify(error: wasmtime::Error, state: &CallState, output: &Captured, limits: &Limits) -> Failure {
+fn classify(
+    error: wasmtime::Error,
+    state: &CallState,
+    output: &Captured,
+    limits: &Limits,
+) -> Failure {
     if state.limiter.exceeded() {
         return Failure::Memory(state.limiter.limit());
     }
@@ -229,6 +290,9 @@ fn classify(error: wasmtime::Error, state: &CallState, output: &Captured, limits
         },
         Some(trap) => match output.panic_message() {
             Some(message) => Failure::Panic(message),
+            None if *trap == Trap::MemoryOutOfBounds => Failure::Trap(format!(
+                "{trap} (often the guest's own stack overflowing: deep recursion in the plugin)"
+            )),
             None => Failure::Trap(trap.to_string()),
         },
         None => Failure::Trap(format!("{error:#}")),

@@ -1,10 +1,10 @@
 //! WIT values → MCP values. The one place guest data becomes protocol data.
 
-use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use rmcp::model::{
-    ContentBlock, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate, Role,
-    ToolAnnotations,
+    ContentBlock, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents,
+    ResourceTemplate, Role, ToolAnnotations,
 };
 
 use super::bindings::{prompts, resources, tools, types};
@@ -16,7 +16,9 @@ pub fn content_size(content: &[types::Content]) -> usize {
         .iter()
         .map(|c| match c {
             types::Content::Text(t) => t.len(),
-            types::Content::Image(m) | types::Content::Audio(m) => m.data.len() * 4 / 3 + m.mime_type.len(),
+            types::Content::Image(m) | types::Content::Audio(m) => {
+                m.data.len() * 4 / 3 + m.mime_type.len()
+            }
             types::Content::ResourceLink(l) => l.uri.len() + l.name.len(),
             types::Content::Resource(r) => resource_size(r),
         })
@@ -108,7 +110,11 @@ pub fn prompt(p: &prompts::Prompt, exposed_name: &str) -> Prompt {
             arg
         })
         .collect::<Vec<_>>();
-    let mut out = Prompt::new(exposed_name, p.description.clone(), (!arguments.is_empty()).then_some(arguments));
+    let mut out = Prompt::new(
+        exposed_name,
+        p.description.clone(),
+        (!arguments.is_empty()).then_some(arguments),
+    );
     out.title = p.title.clone();
     out
 }

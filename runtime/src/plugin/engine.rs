@@ -30,7 +30,10 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        Self { instances: 256, max_memory: 4 << 30 }
+        Self {
+            instances: 256,
+            max_memory: 4 << 30,
+        }
     }
 }
 
@@ -50,7 +53,9 @@ impl Runtime {
             Some(pool) => match Engine::new(&config(Some(&pool))) {
                 Ok(engine) => engine,
                 Err(e) => {
-                    tracing::warn!("pooling allocator unavailable ({e:#}); allocating instances on demand");
+                    tracing::warn!(
+                        "pooling allocator unavailable ({e:#}); allocating instances on demand"
+                    );
                     Engine::new(&config(None))?
                 }
             },
@@ -58,7 +63,11 @@ impl Runtime {
         };
         let linker = linker(&engine)?;
         let ticker = Ticker::start(engine.clone());
-        Ok(Arc::new(Self { engine, linker, _ticker: ticker }))
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            _ticker: ticker,
+        }))
     }
 
     /// The shared engine.
@@ -100,8 +109,12 @@ fn config(pool: Option<&PoolConfig>) -> Config {
 
 fn linker(engine: &Engine) -> Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI 0.2")?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking wasi:http")?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking WASI 0.2")?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking wasi:http")?;
     bindings::host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
         .map_err(anyhow::Error::from)
         .context("linking ward:plugin/host")?;

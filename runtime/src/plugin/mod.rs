@@ -10,13 +10,13 @@ mod state;
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use tokio::sync::{Semaphore, broadcast};
+use anyhow::{bail, Context, Result};
+use tokio::sync::{broadcast, Semaphore};
 use wasmtime::component::{Component, InstancePre};
 
+pub(crate) use bindings::{completions, prompts, resources, tools, types};
 pub use call::{Cost, Failure, Manifest};
 pub(crate) use call::{Request, Response};
-pub(crate) use bindings::{completions, prompts, resources, tools, types};
 pub(crate) use convert::*;
 pub use engine::{PoolConfig, Runtime};
 pub use state::CallState;
@@ -77,7 +77,11 @@ impl Plugin {
         policy: Policy,
         server: broadcast::Sender<ServerEvent>,
     ) -> Result<Self> {
-        let pre = runtime.linker().instantiate_pre(component).map_err(anyhow::Error::from).context("linking its imports")?;
+        let pre = runtime
+            .linker()
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .context("linking its imports")?;
         let exports = Exports::find(&pre)?;
         let net = Arc::new(policy.network.clone());
         let mut plugin = Self {

@@ -68,7 +68,15 @@ impl RequestState {
         server: Option<broadcast::Sender<ServerEvent>>,
         deadline: Instant,
     ) -> Self {
-        Self { plugin, cancel, events, server, deadline, interrupted: None, events_sent: 0 }
+        Self {
+            plugin,
+            cancel,
+            events,
+            server,
+            deadline,
+            interrupted: None,
+            events_sent: 0,
+        }
     }
 
     /// Checked on every epoch tick: should the guest stop now?
@@ -97,13 +105,20 @@ impl RequestState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for CallState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
     }
 }
 
@@ -141,12 +156,18 @@ impl host::Host for CallState {
         let message = cut(message, MAX_LOG_MESSAGE);
         match level {
             LogLevel::Debug => tracing::debug!(plugin = %r.plugin, "guest: {message}"),
-            LogLevel::Info | LogLevel::Notice => tracing::info!(plugin = %r.plugin, "guest: {message}"),
+            LogLevel::Info | LogLevel::Notice => {
+                tracing::info!(plugin = %r.plugin, "guest: {message}")
+            }
             LogLevel::Warning => tracing::warn!(plugin = %r.plugin, "guest: {message}"),
             _ => tracing::error!(plugin = %r.plugin, "guest: {message}"),
         }
         if let Some(events) = &r.events {
-            let _ = events.send(GuestEvent::Log { level: mcp_level(level), logger: r.plugin.to_string(), message });
+            let _ = events.send(GuestEvent::Log {
+                level: mcp_level(level),
+                logger: r.plugin.to_string(),
+                message,
+            });
         }
     }
 
@@ -158,7 +179,11 @@ impl host::Host for CallState {
         let total = total.filter(|t| t.is_finite());
         let message = message.map(|m| cut(m, MAX_LOG_MESSAGE));
         if let Some(events) = &r.events {
-            let _ = events.send(GuestEvent::Progress { progress, total, message });
+            let _ = events.send(GuestEvent::Progress {
+                progress,
+                total,
+                message,
+            });
         }
     }
 
