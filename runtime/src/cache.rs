@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::Engine;
 
 /// A directory of compiled components.
 #[derive(Debug, Clone)]
@@ -58,7 +58,8 @@ impl Cache {
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let digest = Sha256::digest(wasm);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join(format!("{hex}-{:016x}.cwasm", hasher.finish()))
+        self.dir
+            .join(format!("{hex}-{:016x}.cwasm", hasher.finish()))
     }
 
     /// The compiled component for `wasm`, from the cache or compiled now (and
@@ -74,7 +75,9 @@ impl Cache {
             #[allow(unsafe_code)]
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok((component, true)),
-                Err(e) => tracing::warn!("cache entry {} unusable ({e}); recompiling", path.display()),
+                Err(e) => {
+                    tracing::warn!("cache entry {} unusable ({e}); recompiling", path.display())
+                }
             }
         }
         let component = Component::new(engine, wasm)?;
@@ -87,7 +90,8 @@ impl Cache {
     fn store(&self, path: &Path, component: &Component) -> Result<()> {
         let bytes = component.serialize()?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
         tmp.write_all(&bytes)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path)?;
@@ -97,8 +101,12 @@ impl Cache {
 
 /// Whether `path` is an entry this user wrote and nobody else can change.
 fn trusted(path: &Path) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
-    let Some(dir) = path.parent().and_then(|d| std::fs::metadata(d).ok()) else { return false };
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    let Some(dir) = path.parent().and_then(|d| std::fs::metadata(d).ok()) else {
+        return false;
+    };
     let uid = unsafe_free_euid();
     meta.is_file()
         && meta.uid() == uid

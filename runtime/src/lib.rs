@@ -38,6 +38,8 @@ pub mod sandbox;
 pub mod server;
 pub mod watch;
 
-pub use backend::{Backend, BackendError, CallContext, Catalog, CatalogChange, GuestEvent, ServerEvent};
-pub use registry::Registry;
+pub use backend::{
+    Backend, BackendError, CallContext, Catalog, CatalogChange, GuestEvent, ServerEvent,
+};
 pub use protocol::{serve_io, serve_stdio, ServerOptions, WardServer};
+pub use registry::Registry;

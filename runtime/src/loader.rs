@@ -56,18 +56,31 @@ pub fn scan(dir: &Path) -> Result<Vec<PathBuf>> {
 
 impl Loader {
     /// A loader compiling with `runtime`, caching in `cache` if given.
-    pub fn new(runtime: Arc<Runtime>, cache: Option<Cache>, events: broadcast::Sender<ServerEvent>) -> Self {
-        Self { runtime, cache, events }
+    pub fn new(
+        runtime: Arc<Runtime>,
+        cache: Option<Cache>,
+        events: broadcast::Sender<ServerEvent>,
+    ) -> Self {
+        Self {
+            runtime,
+            cache,
+            events,
+        }
     }
 
     /// Loads the plugin at `path` (a `.wasm` file) with the policy beside it.
     pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        self.load_inner(path).await.map_err(|error| LoadError { path: path.to_path_buf(), error })
+        self.load_inner(path).await.map_err(|error| LoadError {
+            path: path.to_path_buf(),
+            error,
+        })
     }
 
     async fn load_inner(&self, path: &Path) -> Result<Plugin> {
         let started = Instant::now();
-        let name = plugin_name(path).context("not a plugin file name (NAME.wasm)")?.to_string();
+        let name = plugin_name(path)
+            .context("not a plugin file name (NAME.wasm)")?
+            .to_string();
         let dir = path.parent().unwrap_or(Path::new("."));
         let policy = Policy::for_plugin(dir, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
         let (runtime, cache, file) = (self.runtime.clone(), self.cache.clone(), path.to_path_buf());
@@ -87,7 +100,14 @@ impl Loader {
         })
         .await
         .context("the compile task failed")??;
-        let plugin = Plugin::new(self.runtime.clone(), &name, &component, policy, self.events.clone()).await?;
+        let plugin = Plugin::new(
+            self.runtime.clone(),
+            &name,
+            &component,
+            policy,
+            self.events.clone(),
+        )
+        .await?;
         let m = plugin.manifest();
         tracing::info!(
             plugin = %name,

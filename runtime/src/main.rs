@@ -48,11 +48,15 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| "ward=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
+                .unwrap_or_else(|_| "ward=info,warn".into()),
         )
         .with_ansi(false)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ward: cannot start the async runtime: {e}");
@@ -80,18 +84,35 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let plugins = match args.plugins {
         Some(dir) => dir,
         None => {
-            let dir = server::default_plugin_dir().context("no plugin directory given and $HOME is not set; pass --plugins DIR")?;
+            let dir = server::default_plugin_dir()
+                .context("no plugin directory given and $HOME is not set; pass --plugins DIR")?;
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             dir
         }
     };
-    anyhow::ensure!(plugins.is_dir(), "plugin directory {} does not exist; create it or pass another --plugins DIR", plugins.display());
-    let cache_dir = if args.no_cache { None } else { args.cache_dir.or_else(ward::cache::default_dir) };
-    let config = Config { plugins, cache_dir, pooling: true };
+    anyhow::ensure!(
+        plugins.is_dir(),
+        "plugin directory {} does not exist; create it or pass another --plugins DIR",
+        plugins.display()
+    );
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir.or_else(ward::cache::default_dir)
+    };
+    let config = Config {
+        plugins,
+        cache_dir,
+        pooling: true,
+    };
     let started = server::start(&config).await?;
     let _watch = match args.no_watch {
         true => None,
-        false => Some(ward::watch::spawn(config.plugins.clone(), started.registry.clone(), started.loader.clone())?),
+        false => Some(ward::watch::spawn(
+            config.plugins.clone(),
+            started.registry.clone(),
+            started.loader.clone(),
+        )?),
     };
     tracing::info!(plugins = started.registry.plugin_names().len(), dir = %config.plugins.display(), "serving over stdio");
     ward::protocol::serve_stdio(started.registry.clone()).await?;
@@ -99,7 +120,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 async fn check(dir: PathBuf) -> Result<ExitCode> {
-    let config = Config { plugins: dir, cache_dir: ward::cache::default_dir(), pooling: false };
+    let config = Config {
+        plugins: dir,
+        cache_dir: ward::cache::default_dir(),
+        pooling: false,
+    };
     let started = server::start(&config).await?;
     let catalog = ward::Backend::catalog(&*started.registry);
     for name in started.registry.plugin_names() {
@@ -115,5 +140,9 @@ async fn check(dir: PathBuf) -> Result<ExitCode> {
         catalog.resource_templates.len(),
         catalog.prompts.len()
     );
-    Ok(if started.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if started.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

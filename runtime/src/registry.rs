@@ -13,18 +13,21 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use regex::Regex;
 use rmcp::model::{
-    CallToolResult, CompleteResult, CompletionInfo, ContentBlock, GetPromptResult, JsonObject, MetaObject,
-    ReadResourceResult, Reference, Tool,
+    CallToolResult, CompleteResult, CompletionInfo, ContentBlock, GetPromptResult, JsonObject,
+    MetaObject, ReadResourceResult, Reference, Tool,
 };
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use crate::backend::{Backend, BackendError, CallContext, Catalog, CatalogChange, ServerEvent};
-use crate::plugin::{self, Cost, Failure, Plugin, Request, Response, completions, prompts, types};
+use crate::plugin::{self, completions, prompts, types, Cost, Failure, Plugin, Request, Response};
 
 /// Exposed names must look like this (MCP's recommendation for tool names).
 pub fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// One tool as routed: the plugin, the guest's own name, and its validators.
@@ -103,7 +106,13 @@ impl Registry {
 
     /// Names of the loaded plugins.
     pub fn plugin_names(&self) -> Vec<String> {
-        self.plugins.lock().unwrap_or_else(|e| e.into_inner()).0.keys().cloned().collect()
+        self.plugins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Adds a plugin, or replaces the plugin of the same name.
@@ -125,10 +134,13 @@ impl Registry {
         for change in changes {
             match change {
                 Change::Insert(plugin) => {
-                    let seq = plugins.get(plugin.name()).map(|e| e.seq).unwrap_or_else(|| {
-                        *next += 1;
-                        *next
-                    });
+                    let seq = plugins
+                        .get(plugin.name())
+                        .map(|e| e.seq)
+                        .unwrap_or_else(|| {
+                            *next += 1;
+                            *next
+                        });
                     let entry = entry(seq, plugin);
                     plugins.insert(entry.plugin.name().to_string(), entry);
                 }
@@ -183,28 +195,57 @@ fn entry(seq: u64, plugin: Arc<Plugin>) -> Entry {
                 template: t.uri_template.clone(),
                 pattern,
             })),
-            Err(e) => tracing::error!(plugin = %name, "resource template `{}` refused: {e}", t.uri_template),
+            Err(e) => {
+                tracing::error!(plugin = %name, "resource template `{}` refused: {e}", t.uri_template)
+            }
         }
     }
-    Entry { seq, plugin, tools, templates }
+    Entry {
+        seq,
+        plugin,
+        tools,
+        templates,
+    }
 }
 
 /// The exposed name of a plugin's item: `PREFIX_NAME`, or `NAME` with an empty prefix.
 pub fn expose(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}_{name}") }
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}_{name}")
+    }
 }
 
-fn tool_route(plugin: &Arc<Plugin>, t: &plugin::tools::Tool, exposed: &str) -> anyhow::Result<ToolRoute> {
-    anyhow::ensure!(valid_name(exposed), "exposed name `{exposed}` does not match ^[a-zA-Z0-9_-]{{1,64}}$");
+fn tool_route(
+    plugin: &Arc<Plugin>,
+    t: &plugin::tools::Tool,
+    exposed: &str,
+) -> anyhow::Result<ToolRoute> {
+    anyhow::ensure!(
+        valid_name(exposed),
+        "exposed name `{exposed}` does not match ^[a-zA-Z0-9_-]{{1,64}}$"
+    );
     let schema = |text: &str, what: &str| -> anyhow::Result<(JsonObject, jsonschema::Validator)> {
-        let value: Value = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{what} is not JSON: {e}"))?;
-        let Value::Object(object) = value.clone() else { anyhow::bail!("{what} is not a JSON object") };
-        let validator = jsonschema::validator_for(&value).map_err(|e| anyhow::anyhow!("{what} is not a valid JSON Schema: {e}"))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{what} is not JSON: {e}"))?;
+        let Value::Object(object) = value.clone() else {
+            anyhow::bail!("{what} is not a JSON object")
+        };
+        let validator = jsonschema::validator_for(&value)
+            .map_err(|e| anyhow::anyhow!("{what} is not a valid JSON Schema: {e}"))?;
         Ok((object, validator))
     };
     let (input_schema, input) = schema(&t.input_schema, "input schema")?;
-    anyhow::ensure!(input_schema.get("type") == Some(&json!("object")), "input schema must have \"type\": \"object\"");
-    let mut tool = Tool::new(exposed.to_string(), t.description.clone(), Arc::new(input_schema));
+    anyhow::ensure!(
+        input_schema.get("type") == Some(&json!("object")),
+        "input schema must have \"type\": \"object\""
+    );
+    let mut tool = Tool::new(
+        exposed.to_string(),
+        t.description.clone(),
+        Arc::new(input_schema),
+    );
     tool.title = t.title.clone();
     let output = match &t.output_schema {
         Some(text) => {
@@ -217,7 +258,13 @@ fn tool_route(plugin: &Arc<Plugin>, t: &plugin::tools::Tool, exposed: &str) -> a
     if let Some(a) = t.annotations {
         tool = tool.with_annotations(plugin::annotations(a, t.title.clone()));
     }
-    Ok(ToolRoute { plugin: plugin.clone(), guest_name: t.name.clone(), tool, input: Arc::new(input), output })
+    Ok(ToolRoute {
+        plugin: plugin.clone(),
+        guest_name: t.name.clone(),
+        tool,
+        input: Arc::new(input),
+        output,
+    })
 }
 
 /// Compiles an RFC 6570 template into a matcher for URIs. `{var}` matches one
@@ -228,7 +275,10 @@ fn template_pattern(template: &str) -> anyhow::Result<Regex> {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         pattern.push_str(&regex::escape(&rest[..open]));
-        let close = rest[open..].find('}').ok_or_else(|| anyhow::anyhow!("unclosed `{{`"))? + open;
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| anyhow::anyhow!("unclosed `{{`"))?
+            + open;
         let expr = &rest[open + 1..close];
         anyhow::ensure!(!expr.is_empty(), "empty expression `{{}}`");
         pattern.push_str(match expr.as_bytes()[0] {
@@ -261,13 +311,16 @@ fn build(plugins: &BTreeMap<String, Entry>) -> Snapshot {
                 ),
                 None => {
                     catalog.tools.push(route.tool.clone());
-                    snap.tools.insert(route.tool.name.to_string(), route.clone());
+                    snap.tools
+                        .insert(route.tool.name.to_string(), route.clone());
                 }
             }
         }
         for r in &e.plugin.manifest().resources {
             match snap.resources.get(&r.uri) {
-                Some(owner) => tracing::error!(plugin = %name, "resource `{}` refused: plugin `{}` already serves it", r.uri, owner.name()),
+                Some(owner) => {
+                    tracing::error!(plugin = %name, "resource `{}` refused: plugin `{}` already serves it", r.uri, owner.name())
+                }
                 None => {
                     catalog.resources.push(plugin::resource(r.clone()));
                     snap.resources.insert(r.uri.clone(), e.plugin.clone());
@@ -276,10 +329,14 @@ fn build(plugins: &BTreeMap<String, Entry>) -> Snapshot {
         }
         for (t, route) in e.plugin.manifest().templates.iter().zip(&e.templates) {
             match template_owner.get(&t.uri_template) {
-                Some(owner) => tracing::error!(plugin = %name, "resource template `{}` refused: plugin `{owner}` already serves it", t.uri_template),
+                Some(owner) => {
+                    tracing::error!(plugin = %name, "resource template `{}` refused: plugin `{owner}` already serves it", t.uri_template)
+                }
                 None => {
                     template_owner.insert(t.uri_template.clone(), name.to_string());
-                    catalog.resource_templates.push(plugin::resource_template(t.clone()));
+                    catalog
+                        .resource_templates
+                        .push(plugin::resource_template(t.clone()));
                     snap.templates.push(route.clone());
                 }
             }
@@ -293,13 +350,21 @@ fn build(plugins: &BTreeMap<String, Entry>) -> Snapshot {
                 tracing::error!(plugin = %name, "prompt `{exposed}` refused: plugin `{}` already exposes that name", owner.plugin.name());
             } else {
                 catalog.prompts.push(plugin::prompt(p, &exposed));
-                snap.prompts.insert(exposed, Arc::new(PromptRoute { plugin: e.plugin.clone(), prompt: p.clone() }));
+                snap.prompts.insert(
+                    exposed,
+                    Arc::new(PromptRoute {
+                        plugin: e.plugin.clone(),
+                        prompt: p.clone(),
+                    }),
+                );
             }
         }
     }
     catalog.tools.sort_by(|a, b| a.name.cmp(&b.name));
     catalog.resources.sort_by(|a, b| a.uri.cmp(&b.uri));
-    catalog.resource_templates.sort_by(|a, b| a.uri_template.cmp(&b.uri_template));
+    catalog
+        .resource_templates
+        .sort_by(|a, b| a.uri_template.cmp(&b.uri_template));
     catalog.prompts.sort_by(|a, b| a.name.cmp(&b.name));
     snap.catalog = Arc::new(catalog);
     snap
@@ -326,9 +391,14 @@ fn tool_error(text: String) -> CallToolResult {
 /// A guest's own error, for requests other than tool calls.
 fn guest_error(plugin: &Plugin, what: &'static str, name: &str, e: types::Error) -> BackendError {
     match e {
-        types::Error::NotFound(_) => BackendError::NotFound { what, name: name.to_string() },
+        types::Error::NotFound(_) => BackendError::NotFound {
+            what,
+            name: name.to_string(),
+        },
         types::Error::InvalidParams(m) => BackendError::InvalidParams(m),
-        types::Error::Failed(m) => BackendError::Internal(format!("plugin `{}`: {m}", plugin.name())),
+        types::Error::Failed(m) => {
+            BackendError::Internal(format!("plugin `{}`: {m}", plugin.name()))
+        }
     }
 }
 
@@ -343,7 +413,11 @@ fn schema_errors(validator: &jsonschema::Validator, value: &Value) -> Option<Str
         .take(10)
         .map(|e| {
             let at = e.instance_path().to_string();
-            if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
         })
         .collect();
     (!problems.is_empty()).then(|| problems.join("; "))
@@ -358,36 +432,58 @@ impl Backend for Registry {
         self.events.subscribe()
     }
 
-    async fn call_tool(&self, name: &str, arguments: JsonObject, cx: CallContext) -> Result<CallToolResult, BackendError> {
+    async fn call_tool(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        cx: CallContext,
+    ) -> Result<CallToolResult, BackendError> {
         let route = self
             .snapshot
             .load()
             .tools
             .get(name)
             .cloned()
-            .ok_or_else(|| BackendError::NotFound { what: "tool", name: name.to_string() })?;
+            .ok_or_else(|| BackendError::NotFound {
+                what: "tool",
+                name: name.to_string(),
+            })?;
         let arguments = Value::Object(arguments);
         if let Some(problems) = schema_errors(&route.input, &arguments) {
-            return Ok(tool_error(format!("invalid arguments for `{name}`: {problems}")));
+            return Ok(tool_error(format!(
+                "invalid arguments for `{name}`: {problems}"
+            )));
         }
-        let request = Request::CallTool { name: route.guest_name.clone(), arguments: arguments.to_string() };
+        let request = Request::CallTool {
+            name: route.guest_name.clone(),
+            arguments: arguments.to_string(),
+        };
         let (response, cost) = route.plugin.run(request, &cx).await;
         let plugin = &route.plugin;
         let mut result = match response {
-            Err(Failure::Cancelled) => return Err(BackendError::Internal("cancelled by the client".into())),
+            Err(Failure::Cancelled) => {
+                return Err(BackendError::Internal("cancelled by the client".into()))
+            }
             Err(f) => tool_error(format!("plugin `{}`: {f}", plugin.name())),
             Ok(Response::Tool(Ok(r))) => tool_result(plugin, &route, r),
             Ok(Response::Tool(Err(e))) => tool_error(match e {
                 types::Error::InvalidParams(m) => format!("invalid arguments for `{name}`: {m}"),
                 types::Error::NotFound(m) | types::Error::Failed(m) => m,
             }),
-            Ok(_) => tool_error(format!("plugin `{}`: answered a tool call with something else", plugin.name())),
+            Ok(_) => tool_error(format!(
+                "plugin `{}`: answered a tool call with something else",
+                plugin.name()
+            )),
         };
         result.meta = Some(cost_meta(&cost));
         Ok(result)
     }
 
-    async fn read_resource(&self, uri: &str, cx: CallContext) -> Result<ReadResourceResult, BackendError> {
+    async fn read_resource(
+        &self,
+        uri: &str,
+        cx: CallContext,
+    ) -> Result<ReadResourceResult, BackendError> {
         let snap = self.snapshot.load_full();
         let plugin = match snap.resources.get(uri) {
             Some(p) => p.clone(),
@@ -396,9 +492,19 @@ impl Backend for Registry {
                 .iter()
                 .find(|t| t.pattern.is_match(uri))
                 .map(|t| t.plugin.clone())
-                .ok_or_else(|| BackendError::NotFound { what: "resource", name: uri.to_string() })?,
+                .ok_or_else(|| BackendError::NotFound {
+                    what: "resource",
+                    name: uri.to_string(),
+                })?,
         };
-        let (response, _) = plugin.run(Request::ReadResource { uri: uri.to_string() }, &cx).await;
+        let (response, _) = plugin
+            .run(
+                Request::ReadResource {
+                    uri: uri.to_string(),
+                },
+                &cx,
+            )
+            .await;
         match response.map_err(|f| failure(&plugin, f))? {
             Response::Resource(Ok(contents)) => {
                 let size: usize = contents.iter().map(plugin::resource_size).sum();
@@ -406,21 +512,37 @@ impl Backend for Registry {
                 if size as u64 > max {
                     return Err(failure(&plugin, Failure::OutputTooLarge(size as u64, max)));
                 }
-                Ok(ReadResourceResult::new(contents.into_iter().map(plugin::resource_contents).collect()))
+                Ok(ReadResourceResult::new(
+                    contents
+                        .into_iter()
+                        .map(plugin::resource_contents)
+                        .collect(),
+                ))
             }
             Response::Resource(Err(e)) => Err(guest_error(&plugin, "resource", uri, e)),
-            _ => Err(failure(&plugin, Failure::Invalid("wrong answer to a resource read".into()))),
+            _ => Err(failure(
+                &plugin,
+                Failure::Invalid("wrong answer to a resource read".into()),
+            )),
         }
     }
 
-    async fn get_prompt(&self, name: &str, arguments: JsonObject, cx: CallContext) -> Result<GetPromptResult, BackendError> {
+    async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        cx: CallContext,
+    ) -> Result<GetPromptResult, BackendError> {
         let route = self
             .snapshot
             .load()
             .prompts
             .get(name)
             .cloned()
-            .ok_or_else(|| BackendError::NotFound { what: "prompt", name: name.to_string() })?;
+            .ok_or_else(|| BackendError::NotFound {
+                what: "prompt",
+                name: name.to_string(),
+            })?;
         let missing: Vec<&str> = route
             .prompt
             .arguments
@@ -436,26 +558,46 @@ impl Backend for Registry {
         }
         let arguments = arguments
             .into_iter()
-            .map(|(k, v)| (k, match v { Value::String(s) => s, other => other.to_string() }))
+            .map(|(k, v)| {
+                (
+                    k,
+                    match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    },
+                )
+            })
             .collect();
         let plugin = &route.plugin;
-        let request = Request::GetPrompt { name: route.prompt.name.clone(), arguments };
+        let request = Request::GetPrompt {
+            name: route.prompt.name.clone(),
+            arguments,
+        };
         let (response, _) = plugin.run(request, &cx).await;
         match response.map_err(|f| failure(plugin, f))? {
             Response::Prompt(Ok(r)) => {
-                let size: usize = r.messages.iter().map(|m| plugin::content_size(std::slice::from_ref(&m.content))).sum();
+                let size: usize = r
+                    .messages
+                    .iter()
+                    .map(|m| plugin::content_size(std::slice::from_ref(&m.content)))
+                    .sum();
                 let max = plugin.policy().limits.max_output;
                 if size as u64 > max {
                     return Err(failure(plugin, Failure::OutputTooLarge(size as u64, max)));
                 }
-                let mut out = GetPromptResult::new(r.messages.into_iter().map(plugin::prompt_message).collect());
+                let mut out = GetPromptResult::new(
+                    r.messages.into_iter().map(plugin::prompt_message).collect(),
+                );
                 if let Some(d) = r.description {
                     out = out.with_description(d);
                 }
                 Ok(out)
             }
             Response::Prompt(Err(e)) => Err(guest_error(plugin, "prompt", name, e)),
-            _ => Err(failure(plugin, Failure::Invalid("wrong answer to a prompt request".into()))),
+            _ => Err(failure(
+                plugin,
+                Failure::Invalid("wrong answer to a prompt request".into()),
+            )),
         }
     }
 
@@ -470,24 +612,48 @@ impl Backend for Registry {
         let snap = self.snapshot.load_full();
         let (plugin, target) = match &reference {
             Reference::Prompt(p) => {
-                let route = snap.prompts.get(&p.name).ok_or_else(|| BackendError::NotFound { what: "prompt", name: p.name.clone() })?;
-                (route.plugin.clone(), completions::Reference::Prompt(route.prompt.name.clone()))
+                let route = snap
+                    .prompts
+                    .get(&p.name)
+                    .ok_or_else(|| BackendError::NotFound {
+                        what: "prompt",
+                        name: p.name.clone(),
+                    })?;
+                (
+                    route.plugin.clone(),
+                    completions::Reference::Prompt(route.prompt.name.clone()),
+                )
             }
             Reference::Resource(r) => {
                 let route = snap
                     .templates
                     .iter()
                     .find(|t| t.template == r.uri)
-                    .ok_or_else(|| BackendError::NotFound { what: "resource template", name: r.uri.clone() })?;
-                (route.plugin.clone(), completions::Reference::ResourceTemplate(route.template.clone()))
+                    .ok_or_else(|| BackendError::NotFound {
+                        what: "resource template",
+                        name: r.uri.clone(),
+                    })?;
+                (
+                    route.plugin.clone(),
+                    completions::Reference::ResourceTemplate(route.template.clone()),
+                )
             }
-            _ => return Err(BackendError::InvalidParams("unknown completion reference type".into())),
+            _ => {
+                return Err(BackendError::InvalidParams(
+                    "unknown completion reference type".into(),
+                ))
+            }
         };
         let empty = || CompleteResult::new(CompletionInfo::default());
         if !plugin.manifest().completions {
             return Ok(empty());
         }
-        let request = Request::Complete { target, argument: argument.to_string(), value: value.to_string(), context };
+        let request = Request::Complete {
+            target,
+            argument: argument.to_string(),
+            value: value.to_string(),
+            context,
+        };
         let (response, _) = plugin.run(request, &cx).await;
         match response.map_err(|f| failure(&plugin, f))? {
             Response::Completion(Ok(c)) => {
@@ -501,8 +667,13 @@ impl Backend for Registry {
                 Ok(CompleteResult::new(info))
             }
             Response::Completion(Err(types::Error::NotFound(_))) => Ok(empty()),
-            Response::Completion(Err(e)) => Err(guest_error(&plugin, "completion target", argument, e)),
-            _ => Err(failure(&plugin, Failure::Invalid("wrong answer to a completion request".into()))),
+            Response::Completion(Err(e)) => {
+                Err(guest_error(&plugin, "completion target", argument, e))
+            }
+            _ => Err(failure(
+                &plugin,
+                Failure::Invalid("wrong answer to a completion request".into()),
+            )),
         }
     }
 }
@@ -512,20 +683,36 @@ fn tool_result(plugin: &Plugin, route: &ToolRoute, r: plugin::tools::ToolResult)
     let max = plugin.policy().limits.max_output;
     let size = plugin::content_size(&r.content) + r.structured.as_ref().map_or(0, |s| s.len());
     if size as u64 > max {
-        return tool_error(format!("plugin `{}`: {}", plugin.name(), Failure::OutputTooLarge(size as u64, max)));
+        return tool_error(format!(
+            "plugin `{}`: {}",
+            plugin.name(),
+            Failure::OutputTooLarge(size as u64, max)
+        ));
     }
     let structured = match r.structured.as_deref().map(serde_json::from_str::<Value>) {
         None => None,
         Some(Ok(v)) => Some(v),
-        Some(Err(e)) => return tool_error(format!("plugin `{}`: structured result is not JSON: {e}", plugin.name())),
+        Some(Err(e)) => {
+            return tool_error(format!(
+                "plugin `{}`: structured result is not JSON: {e}",
+                plugin.name()
+            ))
+        }
     };
     if let (Some(validator), Some(value), false) = (&route.output, &structured, r.is_error) {
         if let Some(problems) = schema_errors(validator, value) {
-            return tool_error(format!("plugin `{}`: structured result does not match the output schema: {problems}", plugin.name()));
+            return tool_error(format!(
+                "plugin `{}`: structured result does not match the output schema: {problems}",
+                plugin.name()
+            ));
         }
     }
     let content = r.content.into_iter().map(plugin::content).collect();
-    let mut out = if r.is_error { CallToolResult::error(content) } else { CallToolResult::success(content) };
+    let mut out = if r.is_error {
+        CallToolResult::error(content)
+    } else {
+        CallToolResult::success(content)
+    };
     out.structured_content = structured;
     out
 }

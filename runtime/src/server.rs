@@ -59,7 +59,11 @@ pub async fn start(config: &Config) -> Result<Started> {
     let registry = Arc::new(Registry::new());
     let loader = Loader::new(runtime, cache, registry.events());
     let failures = load_dir(&registry, &loader, &config.plugins).await?;
-    Ok(Started { registry, loader, failures })
+    Ok(Started {
+        registry,
+        loader,
+        failures,
+    })
 }
 
 /// Loads every plugin of `dir` into `registry`, in parallel; inserts them in

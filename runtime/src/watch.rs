@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 use rmcp::model::LoggingLevel;
 use tokio::sync::mpsc;
 
@@ -60,7 +60,9 @@ pub fn spawn(dir: PathBuf, registry: Arc<Registry>, loader: Loader) -> Result<Wa
         .watch(&dir, RecursiveMode::NonRecursive)
         .with_context(|| format!("watching {}", dir.display()))?;
     tokio::spawn(run(dir, registry, loader, rx, tx));
-    Ok(Watch { _debouncer: Box::new(debouncer) })
+    Ok(Watch {
+        _debouncer: Box::new(debouncer),
+    })
 }
 
 /// The plugin a path belongs to: `NAME.wasm` or `NAME.toml`.
@@ -85,7 +87,12 @@ async fn run(
         let mut names = BTreeSet::new();
         let mut take = |work: Work| match work {
             Work::Rescan => rescan = true,
-            Work::Paths(paths) => names.extend(paths.iter().filter(|p| p.parent() == Some(&dir)).filter_map(|p| affected(p))),
+            Work::Paths(paths) => names.extend(
+                paths
+                    .iter()
+                    .filter(|p| p.parent() == Some(&dir))
+                    .filter_map(|p| affected(p)),
+            ),
         };
         take(first);
         while let Ok(more) = rx.try_recv() {
@@ -94,7 +101,11 @@ async fn run(
         if rescan {
             names.extend(registry.plugin_names());
             if let Ok(paths) = loader::scan(&dir) {
-                names.extend(paths.iter().filter_map(|p| loader::plugin_name(p).map(str::to_string)));
+                names.extend(
+                    paths
+                        .iter()
+                        .filter_map(|p| loader::plugin_name(p).map(str::to_string)),
+                );
             }
         }
         if names.is_empty() {
@@ -103,7 +114,8 @@ async fn run(
         // Plugins of one burst load in parallel and are swapped in together.
         let mut loads = tokio::task::JoinSet::new();
         for name in names {
-            let (dir, registry, loader, tx) = (dir.clone(), registry.clone(), loader.clone(), tx.clone());
+            let (dir, registry, loader, tx) =
+                (dir.clone(), registry.clone(), loader.clone(), tx.clone());
             loads.spawn(async move { reload(&dir, &registry, &loader, name, &tx).await });
         }
         let mut changes = Vec::new();
@@ -121,7 +133,13 @@ async fn run(
 }
 
 /// Reloads one plugin; returns the registry change, if any.
-async fn reload(dir: &Path, registry: &Registry, loader: &Loader, name: String, tx: &mpsc::UnboundedSender<Work>) -> Option<Change> {
+async fn reload(
+    dir: &Path,
+    registry: &Registry,
+    loader: &Loader,
+    name: String,
+    tx: &mpsc::UnboundedSender<Work>,
+) -> Option<Change> {
     let wasm = dir.join(format!("{name}.wasm"));
     let loaded = registry.plugin_names().contains(&name);
     if !wasm.is_file() {
@@ -134,7 +152,9 @@ async fn reload(dir: &Path, registry: &Registry, loader: &Loader, name: String, 
     match loader.load(&wasm).await {
         Ok(plugin) => Some(Change::Insert(Arc::new(plugin))),
         Err(e) => {
-            let young = [wasm.clone(), dir.join(format!("{name}.toml"))].iter().any(|p| changed_within(p, SETTLE));
+            let young = [wasm.clone(), dir.join(format!("{name}.toml"))]
+                .iter()
+                .any(|p| changed_within(p, SETTLE));
             if young {
                 tracing::debug!(plugin = %name, "not loadable yet, perhaps still being written ({e}); retrying");
                 let tx = tx.clone();
@@ -150,7 +170,11 @@ async fn reload(dir: &Path, registry: &Registry, loader: &Loader, name: String, 
                 format!("plugin `{name}` failed to load: {e}")
             };
             tracing::error!("{message}");
-            let _ = registry.events().send(ServerEvent::Log { level: LoggingLevel::Warning, logger: "ward".into(), message });
+            let _ = registry.events().send(ServerEvent::Log {
+                level: LoggingLevel::Warning,
+                logger: "ward".into(),
+                message,
+            });
             None
         }
     }

@@ -25,7 +25,13 @@ pub fn apply(builder: &mut WasiCtxBuilder, grants: &[FsGrant]) -> Result<()> {
         builder
             .preopened_dir(&grant.host, &grant.guest, perms)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("opening {} for guest path {}", grant.host.display(), grant.guest))?;
+            .with_context(|| {
+                format!(
+                    "opening {} for guest path {}",
+                    grant.host.display(),
+                    grant.guest
+                )
+            })?;
     }
     Ok(())
 }

@@ -32,7 +32,13 @@ pub struct MemoryExceeded(pub u64);
 impl MemoryLimiter {
     /// A limiter allowing `limit` bytes in all.
     pub fn new(limit: u64) -> Self {
-        Self { limit, used: 0, peak: 0, pending: 0, exceeded: false }
+        Self {
+            limit,
+            used: 0,
+            peak: 0,
+            pending: 0,
+            exceeded: false,
+        }
     }
 
     /// The most memory the instance held at once, in bytes.
@@ -68,7 +74,12 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
         self.grow(desired.saturating_sub(current) as u64)
     }
 
@@ -77,7 +88,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(())
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
         // Wasmtime stores each table element as one pointer.
         let elements = desired.saturating_sub(current) as u64;
         self.grow(elements * std::mem::size_of::<usize>() as u64)
@@ -120,7 +136,8 @@ mod tests {
     fn a_failed_growth_is_given_back() {
         let mut l = MemoryLimiter::new(1 << 20);
         l.memory_growing(0, 1 << 19, None).unwrap();
-        l.memory_grow_failed(wasmtime::format_err!("os said no")).unwrap();
+        l.memory_grow_failed(wasmtime::format_err!("os said no"))
+            .unwrap();
         assert!(l.memory_growing(0, 1 << 20, None).unwrap());
     }
 }

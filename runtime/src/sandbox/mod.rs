@@ -10,5 +10,7 @@ pub mod output;
 pub mod policy;
 pub mod wasi;
 
-pub use net::{AddrClass, AllowEntry, HostPattern, NetPolicy, classify};
-pub use policy::{FsGrant, FsMode, Limits, Policy, PolicyError, Problem, format_duration, format_size};
+pub use net::{classify, AddrClass, AllowEntry, HostPattern, NetPolicy};
+pub use policy::{
+    format_duration, format_size, FsGrant, FsMode, Limits, Policy, PolicyError, Problem,
+};

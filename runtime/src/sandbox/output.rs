@@ -30,7 +30,9 @@ pub struct Captured {
 impl Captured {
     /// A sink for one stream (stdout or stderr) writing into this capture.
     pub fn stream(&self) -> CapturedStream {
-        CapturedStream { buffer: self.buffer.clone() }
+        CapturedStream {
+            buffer: self.buffer.clone(),
+        }
     }
 
     /// Logs what the guest printed, one line per log record, then clears it.
@@ -43,7 +45,11 @@ impl Captured {
             tracing::info!(plugin, "guest output: {line}");
         }
         if buf.dropped > 0 {
-            tracing::warn!(plugin, "guest output: {} more bytes dropped (cap {MAX_CAPTURED_OUTPUT} bytes per call)", buf.dropped);
+            tracing::warn!(
+                plugin,
+                "guest output: {} more bytes dropped (cap {MAX_CAPTURED_OUTPUT} bytes per call)",
+                buf.dropped
+            );
         }
         *buf = Buffer::default();
     }
@@ -55,7 +61,11 @@ impl Captured {
         let mut lines = text.lines().skip_while(|l| !l.contains("panicked at"));
         let at = lines.next()?;
         let message = lines.next().unwrap_or("").trim();
-        Some(if message.is_empty() { at.trim().to_string() } else { message.to_string() })
+        Some(if message.is_empty() {
+            at.trim().to_string()
+        } else {
+            message.to_string()
+        })
     }
 
     fn write(buffer: &Mutex<Buffer>, bytes: &[u8]) {
@@ -120,11 +130,17 @@ impl tokio::io::AsyncWrite for CapturedStream {
         std::task::Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 }
