@@ -109,11 +109,17 @@ fn up_to_date(repo: &Path, plugin_dir: &Path, lang: Lang, out: &Path) -> bool {
     let mut inputs = vec![helper, repo.join("xtask/src/polyglot.rs")];
     collect_files(plugin_dir, &mut inputs);
     collect_files(&repo.join("wit"), &mut inputs);
-    inputs.iter().all(|p| fs::metadata(p).and_then(|m| m.modified()).is_ok_and(|t| t <= built))
+    inputs.iter().all(|p| {
+        fs::metadata(p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t <= built)
+    })
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
@@ -153,14 +159,22 @@ pub fn ensure_python(repo: &Path) -> Result<PathBuf> {
     if bin.is_file() {
         let out = Command::new(&bin).arg("--version").output();
         if let Ok(out) = out {
-            if String::from_utf8_lossy(&out.stdout).trim() == format!("componentize-py {COMPONENTIZE_PY_VERSION}") {
+            if String::from_utf8_lossy(&out.stdout).trim()
+                == format!("componentize-py {COMPONENTIZE_PY_VERSION}")
+            {
                 return Ok(bin);
             }
         }
     }
-    eprintln!("polyglot: installing componentize-py {COMPONENTIZE_PY_VERSION} into {}", venv.display());
+    eprintln!(
+        "polyglot: installing componentize-py {COMPONENTIZE_PY_VERSION} into {}",
+        venv.display()
+    );
     if !venv.join("bin/pip").is_file() {
-        run(Command::new(python3()).args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
+        run(
+            Command::new(python3()).args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv",
+        )?;
     }
     run(
         Command::new(venv.join("bin/pip"))
@@ -169,7 +183,10 @@ pub fn ensure_python(repo: &Path) -> Result<PathBuf> {
         "pip install componentize-py",
     )?;
     if !bin.is_file() {
-        bail!("pip installed componentize-py but {} is missing", bin.display());
+        bail!(
+            "pip installed componentize-py but {} is missing",
+            bin.display()
+        );
     }
     Ok(bin)
 }
@@ -184,7 +201,10 @@ pub fn ensure_js(repo: &Path) -> Result<PathBuf> {
     if cli.is_file() && installed.contains(&format!("\"version\": \"{COMPONENTIZE_JS_VERSION}\"")) {
         return Ok(cli);
     }
-    eprintln!("polyglot: installing @bytecodealliance/componentize-js {COMPONENTIZE_JS_VERSION} into {}", dir.display());
+    eprintln!(
+        "polyglot: installing @bytecodealliance/componentize-js {COMPONENTIZE_JS_VERSION} into {}",
+        dir.display()
+    );
     fs::create_dir_all(&dir)?;
     fs::write(
         dir.join("package.json"),
@@ -193,13 +213,19 @@ pub fn ensure_js(repo: &Path) -> Result<PathBuf> {
         ),
     )?;
     run(
-        Command::new("npm")
-            .current_dir(&dir)
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"]),
+        Command::new("npm").current_dir(&dir).args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ]),
         "npm install @bytecodealliance/componentize-js",
     )?;
     if !cli.is_file() {
-        bail!("npm installed componentize-js but {} is missing", cli.display());
+        bail!(
+            "npm installed componentize-js but {} is missing",
+            cli.display()
+        );
     }
     Ok(cli)
 }
@@ -222,7 +248,14 @@ pub fn build_python_plugin(repo: &Path, plugin_dir: &Path, out: &Path) -> Result
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .status()
         .context("running componentize-py")?;
-    finish(status.success(), "componentize-py", plugin_dir, &tmp, out, start)
+    finish(
+        status.success(),
+        "componentize-py",
+        plugin_dir,
+        &tmp,
+        out,
+        start,
+    )
 }
 
 /// Builds the JavaScript plugin in `plugin_dir` (its `package.json` `main`,
@@ -236,8 +269,11 @@ pub fn build_js_plugin(repo: &Path, plugin_dir: &Path, out: &Path) -> Result<()>
         fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
     }
     copy_tree(plugin_dir, &stage)?;
-    fs::copy(repo.join("sdk-guest/js/ward_plugin.js"), stage.join("ward_plugin.js"))
-        .context("copying sdk-guest/js/ward_plugin.js")?;
+    fs::copy(
+        repo.join("sdk-guest/js/ward_plugin.js"),
+        stage.join("ward_plugin.js"),
+    )
+    .context("copying sdk-guest/js/ward_plugin.js")?;
     let entry = js_entry(plugin_dir)?;
     let tmp = temp_beside(out)?;
     let start = Instant::now();
@@ -250,7 +286,14 @@ pub fn build_js_plugin(repo: &Path, plugin_dir: &Path, out: &Path) -> Result<()>
         .arg(&tmp)
         .status()
         .context("running node (componentize-js)")?;
-    finish(status.success(), "componentize-js", plugin_dir, &tmp, out, start)
+    finish(
+        status.success(),
+        "componentize-js",
+        plugin_dir,
+        &tmp,
+        out,
+        start,
+    )
 }
 
 /// The entry module of a JS plugin: `main` of its package.json, else `app.js`.
@@ -266,12 +309,20 @@ fn js_entry(plugin_dir: &Path) -> Result<String> {
     Ok("app.js".to_string())
 }
 
-fn finish(ok: bool, tool: &str, plugin_dir: &Path, tmp: &Path, out: &Path, start: Instant) -> Result<()> {
+fn finish(
+    ok: bool,
+    tool: &str,
+    plugin_dir: &Path,
+    tmp: &Path,
+    out: &Path,
+    start: Instant,
+) -> Result<()> {
     if !ok || !tmp.is_file() {
         let _ = fs::remove_file(tmp);
         bail!("{tool} failed to build {}", plugin_dir.display());
     }
-    fs::rename(tmp, out).with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
+    fs::rename(tmp, out)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
     let size = fs::metadata(out)?.len();
     eprintln!(
         "polyglot: {} -> {} ({:.1} MB) in {:.1}s",
@@ -288,7 +339,10 @@ fn finish(ok: bool, tool: &str, plugin_dir: &Path, tmp: &Path, out: &Path, start
 fn temp_beside(out: &Path) -> Result<PathBuf> {
     let dir = out.parent().context("output path has no directory")?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let file = out.file_name().and_then(OsStr::to_str).context("output path has no file name")?;
+    let file = out
+        .file_name()
+        .and_then(OsStr::to_str)
+        .context("output path has no file name")?;
     Ok(dir.join(format!(".{file}.{}.tmp", std::process::id())))
 }
 
@@ -311,7 +365,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         if entry.file_type()?.is_dir() {
             copy_tree(&path, &to.join(&name))?;
         } else {
-            fs::copy(&path, to.join(&name)).with_context(|| format!("copying {}", path.display()))?;
+            fs::copy(&path, to.join(&name))
+                .with_context(|| format!("copying {}", path.display()))?;
         }
     }
     Ok(())
@@ -344,7 +399,10 @@ mod tests {
     #[test]
     fn detects_languages() {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        assert_eq!(detect(&repo.join("plugins/python-hello")), Some(Lang::Python));
+        assert_eq!(
+            detect(&repo.join("plugins/python-hello")),
+            Some(Lang::Python)
+        );
         assert_eq!(detect(&repo.join("plugins/js-hello")), Some(Lang::Js));
         assert_eq!(detect(&repo.join("plugins/hello")), None);
         assert_eq!(js_entry(&repo.join("plugins/js-hello")).unwrap(), "app.js");
