@@ -33,8 +33,8 @@ use rmcp::model::{
     PromptListChangedNotification, ProtocolVersion, ReadResourceRequestParams,
     ReadResourceResponse, ResourceListChangedNotification, ResourceUpdatedNotification,
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, ServerNotification,
-    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
-    ToolListChangedNotification, UnsubscribeRequestParams,
+    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, ToolListChangedNotification,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -215,7 +215,10 @@ impl<B: Backend> WardServer<B> {
 
     /// Cache hints for list results: only the 2026-07-28 era has them, and
     /// legacy clients get the legacy wire shape.
-    fn cache_hints(&self, context: &RequestContext<RoleServer>) -> (Option<u64>, Option<CacheScope>) {
+    fn cache_hints(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> (Option<u64>, Option<CacheScope>) {
         if is_stateless(context) {
             // The catalog is the same for every caller: it depends on the
             // plugin directory, never on who asks.
@@ -242,7 +245,9 @@ fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
 /// Locks a mutex whose data stays valid even if a holder panicked (a set of
 /// URIs, a level).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The one mapping from backend failures to JSON-RPC errors.
@@ -254,7 +259,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub fn to_mcp_error(error: BackendError) -> ErrorData {
     match error {
         BackendError::NotFound { what, name } => {
-            let key = if what.starts_with("resource") { "uri" } else { "name" };
+            let key = if what.starts_with("resource") {
+                "uri"
+            } else {
+                "name"
+            };
             ErrorData::invalid_params(
                 format!("{what} not found: {name}"),
                 Some(serde_json::json!({ key: name })),
@@ -350,15 +359,25 @@ impl EventForwarder {
             return;
         }
         let notification = match event {
-            GuestEvent::Log { level, logger, message } => {
+            GuestEvent::Log {
+                level,
+                logger,
+                message,
+            } => {
                 let Some(min) = self.min_level else { return };
                 if severity(level) < severity(min) {
                     return;
                 }
                 log_notification(level, logger, message)
             }
-            GuestEvent::Progress { progress, total, message } => {
-                let Some(token) = self.progress_token.clone() else { return };
+            GuestEvent::Progress {
+                progress,
+                total,
+                message,
+            } => {
+                let Some(token) = self.progress_token.clone() else {
+                    return;
+                };
                 let mut param = ProgressNotificationParam::new(token, progress);
                 param.total = total;
                 param.message = message;
@@ -416,7 +435,11 @@ fn notifications_for(event: &ServerEvent, interest: &Interest<'_>) -> Vec<Server
                 ));
             }
         }
-        ServerEvent::Log { level, logger, message } => {
+        ServerEvent::Log {
+            level,
+            logger,
+            message,
+        } => {
             if let Some(min) = interest.min_log_level {
                 if severity(*level) >= severity(min) {
                     out.push(log_notification(*level, logger.clone(), message.clone()));
@@ -429,11 +452,12 @@ fn notifications_for(event: &ServerEvent, interest: &Interest<'_>) -> Vec<Server
 
 /// A receiver that fell behind missed events it cannot recover; the catalog
 /// may have changed in between, so tell the listener all lists changed.
-const EVERYTHING_CHANGED: ServerEvent = ServerEvent::CatalogChanged(crate::backend::CatalogChange {
-    tools: true,
-    resources: true,
-    prompts: true,
-});
+const EVERYTHING_CHANGED: ServerEvent =
+    ServerEvent::CatalogChanged(crate::backend::CatalogChange {
+        tools: true,
+        resources: true,
+        prompts: true,
+    });
 
 /// Forwards server events to a legacy client until the connection ends.
 async fn pump_server_events(
@@ -449,7 +473,10 @@ async fn pump_server_events(
         let event = match event {
             Ok(event) => event,
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "client event task lagged; announcing every list as changed");
+                tracing::warn!(
+                    missed,
+                    "client event task lagged; announcing every list as changed"
+                );
                 EVERYTHING_CHANGED
             }
             Err(broadcast::error::RecvError::Closed) => return,
@@ -548,8 +575,11 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let catalog = self.backend.catalog();
-        let (items, next_cursor) =
-            page(&catalog.resource_templates, request.as_ref(), self.options.page_size)?;
+        let (items, next_cursor) = page(
+            &catalog.resource_templates,
+            request.as_ref(),
+            self.options.page_size,
+        )?;
         let mut result = ListResourceTemplatesResult::with_all_items(items);
         result.next_cursor = next_cursor;
         (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
@@ -562,7 +592,8 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let catalog = self.backend.catalog();
-        let (items, next_cursor) = page(&catalog.prompts, request.as_ref(), self.options.page_size)?;
+        let (items, next_cursor) =
+            page(&catalog.prompts, request.as_ref(), self.options.page_size)?;
         let mut result = ListPromptsResult::with_all_items(items);
         result.next_cursor = next_cursor;
         (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
@@ -576,7 +607,9 @@ impl<B: Backend> ServerHandler for WardServer<B> {
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = request.arguments.unwrap_or_default();
         let result = self
-            .with_events(&context, |cx| self.backend.call_tool(&request.name, arguments, cx))
+            .with_events(&context, |cx| {
+                self.backend.call_tool(&request.name, arguments, cx)
+            })
             .await?;
         Ok(CallToolResponse::Complete(result))
     }
@@ -604,7 +637,9 @@ impl<B: Backend> ServerHandler for WardServer<B> {
     ) -> Result<GetPromptResponse, ErrorData> {
         let arguments = request.arguments.unwrap_or_default();
         let result = self
-            .with_events(&context, |cx| self.backend.get_prompt(&request.name, arguments, cx))
+            .with_events(&context, |cx| {
+                self.backend.get_prompt(&request.name, arguments, cx)
+            })
             .await?;
         Ok(GetPromptResponse::Complete(result))
     }
@@ -749,12 +784,26 @@ mod tests {
 
     #[test]
     fn backend_errors_map_to_json_rpc_codes() {
-        let error = to_mcp_error(BackendError::NotFound { what: "resource", name: "x://y".into() });
+        let error = to_mcp_error(BackendError::NotFound {
+            what: "resource",
+            name: "x://y".into(),
+        });
         assert_eq!(error.code.0, -32602);
         assert_eq!(error.data, Some(serde_json::json!({"uri": "x://y"})));
-        let error = to_mcp_error(BackendError::NotFound { what: "tool", name: "nope".into() });
+        let error = to_mcp_error(BackendError::NotFound {
+            what: "tool",
+            name: "nope".into(),
+        });
         assert_eq!(error.data, Some(serde_json::json!({"name": "nope"})));
-        assert_eq!(to_mcp_error(BackendError::InvalidParams("bad".into())).code.0, -32602);
-        assert_eq!(to_mcp_error(BackendError::Internal("boom".into())).code.0, -32603);
+        assert_eq!(
+            to_mcp_error(BackendError::InvalidParams("bad".into()))
+                .code
+                .0,
+            -32602
+        );
+        assert_eq!(
+            to_mcp_error(BackendError::Internal("boom".into())).code.0,
+            -32603
+        );
     }
 }

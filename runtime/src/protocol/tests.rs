@@ -8,14 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientRequest, CompleteResult,
-    CompletionInfo, ContentBlock as Content, GetPromptResult, Implementation,
-    JsonObject, LoggingLevel, PaginatedRequestParams, Prompt, PromptMessage, Role as PromptMessageRole,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, Reference,
-    RequestMetaObject, Resource, ResourceContents, ServerNotification, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, Tool,
+    CallToolRequestParams, CallToolResult, ClientRequest, CompleteResult, CompletionInfo,
+    ContentBlock as Content, GetPromptResult, Implementation, JsonObject, LoggingLevel,
+    PaginatedRequestParams, Prompt, PromptMessage, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResult, Reference, RequestMetaObject, Resource, ResourceContents,
+    Role as PromptMessageRole, ServerNotification, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, Tool,
 };
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, PeerRequestOptions, RunningService};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt as _, PeerRequestOptions, RunningService,
+};
 use rmcp::{ClientHandler, RoleClient, ServiceExt as _};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -54,7 +56,11 @@ impl FakeBackend {
             tools,
             resources: vec![Resource::new("test://static", "static")],
             resource_templates: vec![],
-            prompts: vec![Prompt::new("hello", Some("says hello"), None::<Vec<rmcp::model::PromptArgument>>)],
+            prompts: vec![Prompt::new(
+                "hello",
+                Some("says hello"),
+                None::<Vec<rmcp::model::PromptArgument>>,
+            )],
         };
         let (started, started_rx) = mpsc::unbounded_channel();
         let backend = Arc::new(Self {
@@ -87,8 +93,15 @@ impl Backend for FakeBackend {
                 Value::Object(arguments).to_string(),
             )])),
             "chatty" => {
-                let events = cx.events.expect("the protocol layer passes an event channel");
-                for level in [LoggingLevel::Debug, LoggingLevel::Info, LoggingLevel::Warning, LoggingLevel::Error] {
+                let events = cx
+                    .events
+                    .expect("the protocol layer passes an event channel");
+                for level in [
+                    LoggingLevel::Debug,
+                    LoggingLevel::Info,
+                    LoggingLevel::Warning,
+                    LoggingLevel::Error,
+                ] {
                     let _ = events.send(GuestEvent::Log {
                         level,
                         logger: "fake".into(),
@@ -111,23 +124,40 @@ impl Backend for FakeBackend {
                 // A guest interrupted mid-way may still report things; none
                 // of it may reach the client.
                 if let Some(events) = cx.events {
-                    let _ = events.send(GuestEvent::Progress { progress: 9.0, total: None, message: None });
+                    let _ = events.send(GuestEvent::Progress {
+                        progress: 9.0,
+                        total: None,
+                        message: None,
+                    });
                 }
                 self.cancelled.lock().unwrap().push(name.to_owned());
                 Ok(CallToolResult::success(vec![Content::text("cancelled")]))
             }
-            _ if self.catalog.tools.iter().any(|t| t.name == name) => {
-                Ok(CallToolResult::success(vec![Content::text(name.to_owned())]))
-            }
-            _ => Err(BackendError::NotFound { what: "tool", name: name.to_owned() }),
+            _ if self.catalog.tools.iter().any(|t| t.name == name) => Ok(CallToolResult::success(
+                vec![Content::text(name.to_owned())],
+            )),
+            _ => Err(BackendError::NotFound {
+                what: "tool",
+                name: name.to_owned(),
+            }),
         }
     }
 
-    async fn read_resource(&self, uri: &str, _cx: CallContext) -> Result<ReadResourceResult, BackendError> {
+    async fn read_resource(
+        &self,
+        uri: &str,
+        _cx: CallContext,
+    ) -> Result<ReadResourceResult, BackendError> {
         if uri == "test://static" {
-            Ok(ReadResourceResult::new(vec![ResourceContents::text("static text", uri)]))
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                "static text",
+                uri,
+            )]))
         } else {
-            Err(BackendError::NotFound { what: "resource", name: uri.to_owned() })
+            Err(BackendError::NotFound {
+                what: "resource",
+                name: uri.to_owned(),
+            })
         }
     }
 
@@ -138,9 +168,15 @@ impl Backend for FakeBackend {
         _cx: CallContext,
     ) -> Result<GetPromptResult, BackendError> {
         if name == "hello" {
-            Ok(GetPromptResult::new(vec![PromptMessage::new_text(PromptMessageRole::User, "hello")]))
+            Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+                PromptMessageRole::User,
+                "hello",
+            )]))
         } else {
-            Err(BackendError::NotFound { what: "prompt", name: name.to_owned() })
+            Err(BackendError::NotFound {
+                what: "prompt",
+                name: name.to_owned(),
+            })
         }
     }
 
@@ -189,7 +225,9 @@ impl ClientHandler for Recorder {
         params: rmcp::model::ProgressNotificationParam,
         _: rmcp::service::NotificationContext<RoleClient>,
     ) {
-        let _ = self.tx.send(Heard::Progress(params.progress, params.message));
+        let _ = self
+            .tx
+            .send(Heard::Progress(params.progress, params.message));
     }
     async fn on_tool_list_changed(&self, _: rmcp::service::NotificationContext<RoleClient>) {
         let _ = self.tx.send(Heard::ToolsChanged);
@@ -230,7 +268,7 @@ async fn connect(era: Era, options: ServerOptions, extra_tools: usize) -> Harnes
     let (client_io, server_io) = tokio::io::duplex(1 << 16);
     let (server_read, server_write) = tokio::io::split(server_io);
     let server = tokio::spawn(
-        WardServer::with_options(backend.clone(), options).serve(server_read, server_write),
+        WardServer::with_options(backend.clone(), options).serve_io(server_read, server_write),
     );
     let (tx, heard) = mpsc::unbounded_channel();
     let mut info = rmcp::model::ClientConfig::default();
@@ -247,12 +285,20 @@ async fn connect(era: Era, options: ServerOptions, extra_tools: usize) -> Harnes
         Era::Stateless => recorder
             .serve_with_lifecycle(
                 client_io,
-                ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
             )
             .await
             .expect("discover"),
     };
-    Harness { client, heard, backend, started, server }
+    Harness {
+        client,
+        heard,
+        backend,
+        started,
+        server,
+    }
 }
 
 async fn next_heard(heard: &mut mpsc::UnboundedReceiver<Heard>) -> Heard {
@@ -287,11 +333,18 @@ async fn legacy_eras_list_call_and_reject_unknown_tools() {
         let tools = h.client.list_tools(None).await.unwrap();
         let names: Vec<_> = tools.tools.iter().map(|t| t.name.to_string()).collect();
         assert_eq!(names, ["chatty", "echo", "wait"]);
-        assert_eq!(tools.ttl_ms, None, "{version}: legacy results keep the legacy shape");
+        assert_eq!(
+            tools.ttl_ms, None,
+            "{version}: legacy results keep the legacy shape"
+        );
 
         let mut args = JsonObject::new();
         args.insert("x".into(), json!(1));
-        let result = h.client.call_tool(call("echo").with_arguments(args)).await.unwrap();
+        let result = h
+            .client
+            .call_tool(call("echo").with_arguments(args))
+            .await
+            .unwrap();
         assert_eq!(result.content[0].as_text().unwrap().text, r#"{"x":1}"#);
 
         let error = h.client.call_tool(call("nope")).await.unwrap_err();
@@ -318,7 +371,10 @@ async fn legacy_eras_list_call_and_reject_unknown_tools() {
 
 #[tokio::test]
 async fn pagination_walks_every_page_and_rejects_bad_cursors() {
-    let options = ServerOptions { page_size: 2, ..ServerOptions::default() };
+    let options = ServerOptions {
+        page_size: 2,
+        ..ServerOptions::default()
+    };
     let h = connect(Era::Legacy(ProtocolVersion::V_2025_11_25), options, 3).await;
     let mut names = Vec::new();
     let mut cursor = None;
@@ -343,7 +399,9 @@ async fn pagination_walks_every_page_and_rejects_bad_cursors() {
 
     let error = h
         .client
-        .list_tools(Some(PaginatedRequestParams::default().with_cursor(Some("bogus".into()))))
+        .list_tools(Some(
+            PaginatedRequestParams::default().with_cursor(Some("bogus".into())),
+        ))
         .await
         .unwrap_err();
     assert_eq!(error_code(error), -32602);
@@ -351,8 +409,16 @@ async fn pagination_walks_every_page_and_rejects_bad_cursors() {
 
 #[tokio::test]
 async fn logs_are_filtered_by_level_and_progress_arrives_in_order() {
-    let mut h = connect(Era::Legacy(ProtocolVersion::V_2025_06_18), ServerOptions::default(), 0).await;
-    h.client.set_level(SetLevelRequestParams::new(LoggingLevel::Warning)).await.unwrap();
+    let mut h = connect(
+        Era::Legacy(ProtocolVersion::V_2025_06_18),
+        ServerOptions::default(),
+        0,
+    )
+    .await;
+    h.client
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Warning))
+        .await
+        .unwrap();
     let handle = h
         .client
         .send_request_with_option(
@@ -363,7 +429,9 @@ async fn logs_are_filtered_by_level_and_progress_arrives_in_order() {
         .unwrap();
     handle.await_response().await.unwrap();
     let mut heard = Vec::new();
-    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(200), h.heard.recv()).await {
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(200), h.heard.recv()).await
+    {
         heard.push(event);
     }
     assert_eq!(
@@ -380,7 +448,12 @@ async fn logs_are_filtered_by_level_and_progress_arrives_in_order() {
 
 #[tokio::test]
 async fn cancellation_reaches_the_backend_and_silences_the_request() {
-    let mut h = connect(Era::Legacy(ProtocolVersion::V_2025_11_25), ServerOptions::default(), 0).await;
+    let mut h = connect(
+        Era::Legacy(ProtocolVersion::V_2025_11_25),
+        ServerOptions::default(),
+        0,
+    )
+    .await;
     let handle = h
         .client
         .send_request_with_option(
@@ -389,7 +462,10 @@ async fn cancellation_reaches_the_backend_and_silences_the_request() {
         )
         .await
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), h.started.recv()).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), h.started.recv())
+        .await
+        .unwrap()
+        .unwrap();
     handle.cancel(Some("test".into())).await.unwrap();
     for _ in 0..100 {
         if !h.backend.cancelled.lock().unwrap().is_empty() {
@@ -399,37 +475,74 @@ async fn cancellation_reaches_the_backend_and_silences_the_request() {
     }
     assert_eq!(*h.backend.cancelled.lock().unwrap(), ["wait"]);
     // The progress the guest sent after the cancel never arrives.
-    assert!(tokio::time::timeout(Duration::from_millis(200), h.heard.recv()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), h.heard.recv())
+            .await
+            .is_err()
+    );
     // And the server still serves.
     h.client.list_tools(None).await.unwrap();
 }
 
 #[tokio::test]
 async fn server_events_become_list_changed_and_resource_updates() {
-    let mut h = connect(Era::Legacy(ProtocolVersion::V_2025_11_25), ServerOptions::default(), 0).await;
-    h.client.subscribe(SubscribeRequestParams::new("test://static")).await.unwrap();
+    let mut h = connect(
+        Era::Legacy(ProtocolVersion::V_2025_11_25),
+        ServerOptions::default(),
+        0,
+    )
+    .await;
+    h.client
+        .subscribe(SubscribeRequestParams::new("test://static"))
+        .await
+        .unwrap();
     let send = |event| h.backend.events.send(event).unwrap();
-    send(ServerEvent::CatalogChanged(CatalogChange { tools: true, resources: false, prompts: true }));
+    send(ServerEvent::CatalogChanged(CatalogChange {
+        tools: true,
+        resources: false,
+        prompts: true,
+    }));
     assert_eq!(next_heard(&mut h.heard).await, Heard::ToolsChanged);
     assert_eq!(next_heard(&mut h.heard).await, Heard::PromptsChanged);
     send(ServerEvent::ResourceUpdated("test://other".into()));
     send(ServerEvent::ResourceUpdated("test://static".into()));
-    assert_eq!(next_heard(&mut h.heard).await, Heard::Updated("test://static".into()));
-    send(ServerEvent::Log { level: LoggingLevel::Debug, logger: "ward".into(), message: "quiet".into() });
-    send(ServerEvent::Log { level: LoggingLevel::Warning, logger: "ward".into(), message: "loud".into() });
-    assert_eq!(next_heard(&mut h.heard).await, Heard::Log(LoggingLevel::Warning, "loud".into()));
+    assert_eq!(
+        next_heard(&mut h.heard).await,
+        Heard::Updated("test://static".into())
+    );
+    send(ServerEvent::Log {
+        level: LoggingLevel::Debug,
+        logger: "ward".into(),
+        message: "quiet".into(),
+    });
+    send(ServerEvent::Log {
+        level: LoggingLevel::Warning,
+        logger: "ward".into(),
+        message: "loud".into(),
+    });
+    assert_eq!(
+        next_heard(&mut h.heard).await,
+        Heard::Log(LoggingLevel::Warning, "loud".into())
+    );
     h.client
         .unsubscribe(rmcp::model::UnsubscribeRequestParams::new("test://static"))
         .await
         .unwrap();
     send(ServerEvent::ResourceUpdated("test://static".into()));
-    send(ServerEvent::CatalogChanged(CatalogChange { tools: false, resources: true, prompts: false }));
+    send(ServerEvent::CatalogChanged(CatalogChange {
+        tools: false,
+        resources: true,
+        prompts: false,
+    }));
     assert_eq!(next_heard(&mut h.heard).await, Heard::ResourcesChanged);
 }
 
 #[tokio::test]
 async fn stateless_era_discovers_lists_with_cache_hints_and_logs_per_request() {
-    let options = ServerOptions { page_size: 2, ..ServerOptions::default() };
+    let options = ServerOptions {
+        page_size: 2,
+        ..ServerOptions::default()
+    };
     let mut h = connect(Era::Stateless, options, 0).await;
     let tools = h.client.list_tools(None).await.unwrap();
     assert_eq!(tools.tools.len(), 2);
@@ -444,10 +557,15 @@ async fn stateless_era_discovers_lists_with_cache_hints_and_logs_per_request() {
     // Without a level in `_meta` a stateless request gets no logs, only progress.
     h.client.call_tool(call("chatty")).await.unwrap();
     let mut heard = Vec::new();
-    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(200), h.heard.recv()).await {
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(200), h.heard.recv()).await
+    {
         heard.push(event);
     }
-    assert!(heard.iter().all(|e| matches!(e, Heard::Progress(..))), "{heard:?}");
+    assert!(
+        heard.iter().all(|e| matches!(e, Heard::Progress(..))),
+        "{heard:?}"
+    );
     assert_eq!(heard.len(), 3);
 
     // With `io.modelcontextprotocol/logLevel` it gets what it asked for.
@@ -463,7 +581,9 @@ async fn stateless_era_discovers_lists_with_cache_hints_and_logs_per_request() {
         .unwrap();
     handle.await_response().await.unwrap();
     let mut logs = Vec::new();
-    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(200), h.heard.recv()).await {
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(200), h.heard.recv()).await
+    {
         if let Heard::Log(level, _) = event {
             logs.push(level);
         }
@@ -482,23 +602,36 @@ async fn stateless_listen_streams_server_events() {
     assert_eq!(subscription.acknowledged().tools_list_changed, Some(true));
     let send = |event| h.backend.events.send(event).unwrap();
     // Prompts were not asked for; other URIs were not subscribed.
-    send(ServerEvent::CatalogChanged(CatalogChange { tools: false, resources: false, prompts: true }));
+    send(ServerEvent::CatalogChanged(CatalogChange {
+        tools: false,
+        resources: false,
+        prompts: true,
+    }));
     send(ServerEvent::ResourceUpdated("test://other".into()));
-    send(ServerEvent::CatalogChanged(CatalogChange { tools: true, resources: false, prompts: false }));
+    send(ServerEvent::CatalogChanged(CatalogChange {
+        tools: true,
+        resources: false,
+        prompts: false,
+    }));
     send(ServerEvent::ResourceUpdated("test://static".into()));
     let first = tokio::time::timeout(Duration::from_secs(5), subscription.next())
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert!(matches!(first, ServerNotification::ToolListChangedNotification(_)), "{first:?}");
+    assert!(
+        matches!(first, ServerNotification::ToolListChangedNotification(_)),
+        "{first:?}"
+    );
     let second = tokio::time::timeout(Duration::from_secs(5), subscription.next())
         .await
         .unwrap()
         .unwrap()
         .unwrap();
     match second {
-        ServerNotification::ResourceUpdatedNotification(n) => assert_eq!(n.params.uri, "test://static"),
+        ServerNotification::ResourceUpdatedNotification(n) => {
+            assert_eq!(n.params.uri, "test://static")
+        }
         other => panic!("{other:?}"),
     }
     subscription.cancel().await.unwrap();
@@ -511,7 +644,7 @@ async fn raw_session(lines: Vec<Vec<u8>>, options: ServerOptions) -> Vec<Value> 
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     let (server_read, server_write) = tokio::io::split(server_io);
     let server = tokio::spawn(
-        WardServer::with_options(backend, options).serve(server_read, server_write),
+        WardServer::with_options(backend, options).serve_io(server_read, server_write),
     );
     let (client_read, mut client_write) = tokio::io::split(client_io);
     let writer = tokio::spawn(async move {
@@ -538,7 +671,11 @@ async fn raw_session(lines: Vec<Vec<u8>>, options: ServerOptions) -> Vec<Value> 
         replies.push(serde_json::from_str(&line).expect("every output line is JSON"));
     }
     writer.await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     replies
 }
 
@@ -571,17 +708,25 @@ async fn hostile_lines_get_errors_and_the_server_keeps_serving() {
         r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"echo","arguments":{{"s":"{big_arg}"}}}}}}"#
     )));
     // A call without a progress token gets no progress notifications.
-    lines.push(line(r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"chatty"}}"#));
+    lines.push(line(
+        r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"chatty"}}"#,
+    ));
     lines.push(line(r#"{"jsonrpc":"2.0","id":9,"method":"tools/list"}"#));
 
-    let options = ServerOptions { max_line_bytes: 1 << 20, ..ServerOptions::default() };
+    let options = ServerOptions {
+        max_line_bytes: 1 << 20,
+        ..ServerOptions::default()
+    };
     let replies = raw_session(lines, options).await;
     let (notifications, replies): (Vec<Value>, Vec<Value>) =
         replies.into_iter().partition(|r| r.get("method").is_some());
     assert_eq!(replies.len(), 13, "{replies:#?}");
     // The default level (info) lets three of the four guest logs through;
     // with no progressToken, no progress.
-    let methods: Vec<_> = notifications.iter().map(|n| n["method"].as_str().unwrap()).collect();
+    let methods: Vec<_> = notifications
+        .iter()
+        .map(|n| n["method"].as_str().unwrap())
+        .collect();
     assert_eq!(methods, ["notifications/message"; 3]);
     let code = |r: &Value| r["error"]["code"].as_i64();
     let find = |id: Value| {
@@ -591,36 +736,141 @@ async fn hostile_lines_get_errors_and_the_server_keeps_serving() {
             .unwrap_or_else(|| panic!("no reply for {id}: {replies:#?}"))
     };
     // Replies to bad lines without a readable id come in input order.
-    let anonymous: Vec<_> = replies.iter().filter(|r| r["id"].is_null()).map(code).collect();
-    assert_eq!(anonymous, [Some(-32700), Some(-32700), Some(-32700), Some(-32600), Some(-32600), Some(-32600)]);
-    assert!(replies.iter().filter(|r| r["id"].is_null()).all(|r| r.get("id").is_some()));
+    let anonymous: Vec<_> = replies
+        .iter()
+        .filter(|r| r["id"].is_null())
+        .map(code)
+        .collect();
+    assert_eq!(
+        anonymous,
+        [
+            Some(-32700),
+            Some(-32700),
+            Some(-32700),
+            Some(-32600),
+            Some(-32600),
+            Some(-32600)
+        ]
+    );
+    assert!(replies
+        .iter()
+        .filter(|r| r["id"].is_null())
+        .all(|r| r.get("id").is_some()));
     let too_long = replies.iter().filter(|r| r["id"].is_null()).nth(5).unwrap();
-    assert!(too_long["error"]["message"].as_str().unwrap().contains("too long"), "{too_long}");
+    assert!(
+        too_long["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too long"),
+        "{too_long}"
+    );
 
     assert_eq!(find(json!("init"))["result"]["serverInfo"]["name"], "ward");
     assert_eq!(code(find(json!(4))), Some(-32601));
     assert_eq!(code(find(json!(5))), Some(-32602));
     assert_eq!(code(find(json!(6))), Some(-32602));
     assert_eq!(find(json!(6))["error"]["data"], json!({"name": "nope"}));
-    assert!(find(json!(7))["result"]["content"][0]["text"].as_str().unwrap().len() > 512 << 10);
+    assert!(
+        find(json!(7))["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 512 << 10
+    );
     assert_eq!(find(json!(8))["result"]["content"][0]["text"], "done");
-    assert_eq!(find(json!(9))["result"]["tools"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        find(json!(9))["result"]["tools"].as_array().unwrap().len(),
+        3
+    );
 }
 
 #[tokio::test]
 async fn stateless_raw_requests_need_meta_and_eof_ends_the_server() {
     let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
     let lines = vec![
-        line(&format!(r#"{{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{{{meta}}}}}"#)),
+        line(&format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{{{meta}}}}}"#
+        )),
         line(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#),
-        line(&format!(r#"{{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{{{meta}}}}}"#)),
+        line(&format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{{{meta}}}}}"#
+        )),
     ];
     let replies = raw_session(lines, ServerOptions::default()).await;
     let discover = &replies[0];
     assert_eq!(discover["id"], 1);
     let versions = discover["result"]["supportedVersions"].as_array().unwrap();
     assert!(versions.contains(&json!("2026-07-28")) && versions.contains(&json!("2025-06-18")));
-    assert_eq!(replies[1]["error"]["code"], -32602, "missing _meta: {}", replies[1]);
+    assert_eq!(
+        replies[1]["error"]["code"], -32602,
+        "missing _meta: {}",
+        replies[1]
+    );
     assert_eq!(replies[2]["result"]["ttlMs"], 0);
     assert_eq!(replies[2]["result"]["cacheScope"], "public");
+}
+
+/// Round-trip latency of a trivial `tools/call` over OS pipes driven by the
+/// I/O reactor (what `serve_stdio` uses when stdin/stdout are pipes).
+/// Measurement, not a check: `cargo test -p ward --lib protocol::tests::round_trip -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn round_trip_latency_over_pipes() {
+    for ward_transport in [true, false] {
+        round_trip(ward_transport).await;
+    }
+}
+
+async fn round_trip(ward_transport: bool) {
+    let (backend, _started) = FakeBackend::new(0);
+    let (to_server, server_in) = tokio::net::unix::pipe::pipe().unwrap();
+    let (server_out, from_server) = tokio::net::unix::pipe::pipe().unwrap();
+    let server = tokio::spawn(async move {
+        if ward_transport {
+            super::serve_io(backend, server_in, server_out).await
+        } else {
+            // rmcp's own AsyncRwTransport, for comparison.
+            let running =
+                rmcp::ServiceExt::serve(WardServer::new(backend), (server_in, server_out)).await?;
+            running.waiting().await?;
+            Ok(())
+        }
+    });
+    let mut to_server = to_server;
+    let mut from_server = BufReader::new(from_server);
+    let mut reply = String::new();
+    let mut send = async |text: String| {
+        to_server.write_all(text.as_bytes()).await.unwrap();
+        reply.clear();
+        from_server.read_line(&mut reply).await.unwrap();
+        reply.clone()
+    };
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
+    send(format!("{init}\n")).await;
+    let mut samples = Vec::new();
+    for id in 1..=5000 {
+        let request = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"name":"x"}}}}}}"#
+        );
+        let start = std::time::Instant::now();
+        let answer = send(format!("{request}\n")).await;
+        samples.push(start.elapsed());
+        assert!(answer.contains(&format!("\"id\":{id}")), "{answer}");
+    }
+    samples.sort();
+    let p = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    let which = if ward_transport {
+        "ward transport"
+    } else {
+        "rmcp AsyncRwTransport"
+    };
+    eprintln!(
+        "{which}: tools/call round trip over pipes: p50 {:?} p90 {:?} p99 {:?}",
+        p(0.5),
+        p(0.9),
+        p(0.99)
+    );
+    drop(send);
+    drop(to_server);
+    server.await.unwrap().unwrap();
 }

@@ -75,12 +75,14 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    WardServer::new(backend).serve(reader, writer).await
+    WardServer::new(backend).serve_io(reader, writer).await
 }
 
 impl<B: Backend> WardServer<B> {
-    /// Serves this handler's connection on `reader`/`writer`; see [`serve_io`].
-    pub async fn serve<R, W>(self, reader: R, writer: W) -> anyhow::Result<()>
+    /// Serves this handler's connection on `reader`/`writer` with ward's
+    /// hardened line transport; see [`serve_io`]. (Named apart from rmcp's
+    /// `ServiceExt::serve`, which still works for rmcp's own transports.)
+    pub async fn serve_io<R, W>(self, reader: R, writer: W) -> anyhow::Result<()>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -129,7 +131,10 @@ impl<B: Backend> WardServer<B> {
         // stdin may stay open after stdout closed; stop reading it.
         reader_task.abort();
         drop(transport);
-        if tokio::time::timeout(FINAL_FLUSH, writer_task).await.is_err() {
+        if tokio::time::timeout(FINAL_FLUSH, writer_task)
+            .await
+            .is_err()
+        {
             tracing::warn!("the client did not read ward's last replies; giving up on them");
         }
         Ok(())
@@ -162,7 +167,9 @@ struct InFlight {
 
 impl InFlight {
     fn ids(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<RequestId>> {
-        self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Notes a message on its way to rmcp.
@@ -170,7 +177,10 @@ impl InFlight {
         match message {
             // A listen stream is answered only when the session ends.
             ClientJsonRpcMessage::Request(request)
-                if !matches!(request.request, ClientRequest::SubscriptionsListenRequest(_)) =>
+                if !matches!(
+                    request.request,
+                    ClientRequest::SubscriptionsListenRequest(_)
+                ) =>
             {
                 self.ids().insert(request.id.clone());
             }
@@ -337,7 +347,11 @@ async fn read_line<R: AsyncRead + Unpin>(
         let consumed = newline.map_or(available.len(), |at| at + 1);
         reader.consume(consumed);
         if newline.is_some() {
-            return Ok(if too_long { Line::TooLong } else { Line::Complete });
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
         }
     }
 }
@@ -485,7 +499,10 @@ fn diagnose(line: &[u8]) -> Inbound {
         _ => {
             return Inbound::Reply(error_line(
                 None,
-                ErrorData::invalid_request("invalid request: a message must be a JSON object", None),
+                ErrorData::invalid_request(
+                    "invalid request: a message must be a JSON object",
+                    None,
+                ),
             ))
         }
     };
@@ -519,16 +536,11 @@ fn diagnose(line: &[u8]) -> Inbound {
         }
     };
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return match id {
-            Some(id) => Inbound::Reply(error_line(
-                Some(id),
-                ErrorData::invalid_request("invalid request: jsonrpc must be \"2.0\"", None),
-            )),
-            None if object.contains_key("method") => reply(ErrorData::invalid_request("", None)),
-            None => Inbound::Reply(error_line(
-                None,
-                ErrorData::invalid_request("invalid request: not a JSON-RPC 2.0 message", None),
-            )),
+        let error = ErrorData::invalid_request("invalid request: jsonrpc must be \"2.0\"", None);
+        return if id.is_none() && object.contains_key("method") {
+            reply(error) // a notification: ignored
+        } else {
+            Inbound::Reply(error_line(id, error))
         };
     }
     match object.get("method") {
@@ -621,7 +633,10 @@ mod tests {
     fn reply(line: &[u8]) -> Value {
         match classify(line) {
             Inbound::Reply(bytes) => serde_json::from_slice(&bytes).unwrap(),
-            other => panic!("expected a reply to {:?}, got {other:?}", String::from_utf8_lossy(line)),
+            other => panic!(
+                "expected a reply to {:?}, got {other:?}",
+                String::from_utf8_lossy(line)
+            ),
         }
     }
 
@@ -659,8 +674,18 @@ mod tests {
         ];
         for (line, code, id) in cases {
             let reply = reply(line);
-            assert_eq!(reply["error"]["code"], *code, "{}: {reply}", String::from_utf8_lossy(line));
-            assert_eq!(reply["id"], *id, "{}: {reply}", String::from_utf8_lossy(line));
+            assert_eq!(
+                reply["error"]["code"],
+                *code,
+                "{}: {reply}",
+                String::from_utf8_lossy(line)
+            );
+            assert_eq!(
+                reply["id"],
+                *id,
+                "{}: {reply}",
+                String::from_utf8_lossy(line)
+            );
             assert_eq!(reply["jsonrpc"], "2.0");
         }
     }
@@ -681,6 +706,9 @@ mod tests {
             classify(b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":[1]}"),
             Inbound::Ignore | Inbound::Message(_)
         ));
-        assert!(matches!(classify(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":5}"), Inbound::Ignore | Inbound::Message(_)));
+        assert!(matches!(
+            classify(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":5}"),
+            Inbound::Ignore | Inbound::Message(_)
+        ));
     }
 }
