@@ -9,4 +9,5 @@ mod util;
 
 mod protocol_lines;
 mod sandbox;
+mod surface;
 mod tools;

@@ -1,0 +1,209 @@
+//! The full MCP surface from a plugin (the `conformance` example): resources,
+//! templates, prompts, completions, logging, progress, subscriptions.
+
+use std::time::Duration;
+
+use rmcp::model::{
+    ContentBlock, GetPromptRequestParams, LoggingLevel, ReadResourceRequestParams, ResourceContents,
+    ServerNotification, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+};
+use serde_json::json;
+
+use crate::util::*;
+
+fn conformance() -> Dir {
+    let dir = Dir::new();
+    dir.plugin("conformance", "conformance")
+        .policy("conformance", &std::fs::read_to_string(repo().join("plugins/conformance/conformance.toml")).unwrap());
+    dir
+}
+
+fn mcp_error(e: rmcp::ServiceError) -> rmcp::ErrorData {
+    match e {
+        rmcp::ServiceError::McpError(e) => e,
+        other => panic!("expected an MCP error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn resources_and_templates_in_every_era() {
+    let dir = conformance();
+    for era in ERAS {
+        let ward = Ward::start_in(dir.path(), era).await;
+        let uris: Vec<String> = ward.client.list_all_resources().await.unwrap().into_iter().map(|r| r.uri.clone()).collect();
+        assert_eq!(uris, vec!["test://static-binary", "test://static-text", "test://watched-resource"], "{era:?}");
+        let templates = ward.client.list_all_resource_templates().await.unwrap();
+        assert_eq!(templates[0].uri_template, "test://template/{id}/data");
+        assert!(templates[0].description.is_some());
+
+        let read = ward.client.read_resource(ReadResourceRequestParams::new("test://static-text")).await.unwrap();
+        match &read.contents[0] {
+            ResourceContents::TextResourceContents { text, mime_type, .. } => {
+                assert_eq!(text, "This is the content of the static text resource.");
+                assert_eq!(mime_type.as_deref(), Some("text/plain"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let read = ward.client.read_resource(ReadResourceRequestParams::new("test://static-binary")).await.unwrap();
+        assert!(matches!(&read.contents[0], ResourceContents::BlobResourceContents { blob, .. } if !blob.is_empty()));
+        let read = ward.client.read_resource(ReadResourceRequestParams::new("test://template/42/data")).await.unwrap();
+        match &read.contents[0] {
+            ResourceContents::TextResourceContents { text, uri, .. } => {
+                assert_eq!(uri, "test://template/42/data");
+                assert!(text.contains("42"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = mcp_error(ward.client.read_resource(ReadResourceRequestParams::new("test://nope")).await.unwrap_err());
+        assert!(err.code.0 == -32602 || err.code.0 == -32002, "{era:?}: {err:?}");
+        assert_eq!(err.data.as_ref().unwrap()["uri"], "test://nope", "{err:?}");
+        ward.client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn prompts_with_and_without_arguments_in_every_era() {
+    let dir = conformance();
+    for era in ERAS {
+        let ward = Ward::start_in(dir.path(), era).await;
+        let prompts = ward.client.list_all_prompts().await.unwrap();
+        let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["test_prompt_with_arguments", "test_prompt_with_embedded_resource", "test_prompt_with_image", "test_simple_prompt"]
+        );
+        let with_args = &prompts[0];
+        let args = with_args.arguments.as_ref().unwrap();
+        assert_eq!(args.len(), 2);
+        assert!(args.iter().all(|a| a.description.is_some() && a.required == Some(true)));
+
+        let simple = ward.client.get_prompt(GetPromptRequestParams::new("test_simple_prompt")).await.unwrap();
+        assert!(matches!(&simple.messages[0].content, ContentBlock::Text(t) if t.text.contains("simple prompt")));
+
+        let got = ward
+            .client
+            .get_prompt(GetPromptRequestParams::new("test_prompt_with_arguments").with_arguments(obj(json!({"arg1": "alpha", "arg2": "beta"}))))
+            .await
+            .unwrap();
+        let ContentBlock::Text(t) = &got.messages[0].content else { panic!("{got:?}") };
+        let text = &t.text;
+        assert!(text.contains("alpha") && text.contains("beta"), "{text}");
+
+        let err = mcp_error(
+            ward.client
+                .get_prompt(GetPromptRequestParams::new("test_prompt_with_arguments").with_arguments(obj(json!({"arg1": "x"}))))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(err.code.0, -32602);
+        assert!(err.message.contains("arg2"), "{err:?}");
+
+        let embedded = ward
+            .client
+            .get_prompt(
+                GetPromptRequestParams::new("test_prompt_with_embedded_resource")
+                    .with_arguments(obj(json!({"resourceUri": "test://static-text"}))),
+            )
+            .await
+            .unwrap();
+        assert!(embedded.messages.iter().any(|m| matches!(m.content, ContentBlock::Resource(_))), "{embedded:?}");
+        let image = ward.client.get_prompt(GetPromptRequestParams::new("test_prompt_with_image")).await.unwrap();
+        assert!(image.messages.iter().any(|m| matches!(m.content, ContentBlock::Image(_))), "{image:?}");
+        ward.client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn completions_for_prompt_arguments_and_template_variables() {
+    let ward = Ward::start(conformance().path()).await;
+    let values = ward.client.complete_prompt_simple("test_prompt_with_arguments", "arg1", "").await.unwrap();
+    assert!(!values.is_empty());
+    let values = ward.client.complete_resource_simple("test://template/{id}/data", "id", "").await.unwrap();
+    assert!(!values.is_empty());
+}
+
+#[tokio::test]
+async fn tool_content_of_every_kind() {
+    let ward = Ward::start(conformance().path()).await;
+    let r = ward.call("test_simple_text", json!({})).await;
+    assert_eq!(text(&r), "This is a simple text response for testing.");
+    let r = ward.call("test_image_content", json!({})).await;
+    assert!(matches!(&r.content[0], ContentBlock::Image(i) if i.mime_type == "image/png" && !i.data.is_empty()));
+    let r = ward.call("test_audio_content", json!({})).await;
+    assert!(matches!(&r.content[0], ContentBlock::Audio(a) if a.mime_type == "audio/wav"));
+    let r = ward.call("test_embedded_resource", json!({})).await;
+    assert!(matches!(&r.content[0], ContentBlock::Resource(_)));
+    let r = ward.call("test_multiple_content_types", json!({})).await;
+    assert_eq!(r.content.len(), 3);
+    let r = ward.call("test_error_handling", json!({})).await;
+    assert!(is_error(&r));
+    assert!(text(&r).contains("intentionally"));
+}
+
+#[tokio::test]
+async fn logs_are_sent_at_and_above_the_clients_level() {
+    let mut ward = Ward::start(conformance().path()).await;
+    ward.client.set_level(SetLevelRequestParams::new(LoggingLevel::Info)).await.unwrap();
+    ward.call("test_tool_with_logging", json!({})).await;
+    let mut messages = Vec::new();
+    for _ in 0..3 {
+        if let Note::Log(p) = ward.wait_for("a log message", |n| matches!(n, Note::Log(_))).await {
+            assert_eq!(p.level, LoggingLevel::Info);
+            messages.push(p.data.as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(messages, vec!["Tool execution started", "Tool processing data", "Tool execution completed"]);
+    // Above the messages' level: none arrive.
+    ward.client.set_level(SetLevelRequestParams::new(LoggingLevel::Warning)).await.unwrap();
+    ward.call("test_tool_with_logging", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(note) = ward.notes.try_recv() {
+        assert!(!matches!(note, Note::Log(_)), "a message below the level arrived: {note:?}");
+    }
+    // They always reach ward's own log.
+    ward.wait_log("Tool processing data").await;
+}
+
+#[tokio::test]
+async fn progress_arrives_in_order_with_the_callers_token() {
+    for era in ERAS {
+        let mut ward = Ward::start_in(conformance().path(), era).await;
+        ward.call("test_tool_with_progress", json!({})).await;
+        let mut seen = Vec::new();
+        let mut token = None;
+        for _ in 0..3 {
+            if let Note::Progress(p) = ward.wait_for("progress", |n| matches!(n, Note::Progress(_))).await {
+                seen.push(p.progress);
+                assert_eq!(p.total, Some(100.0));
+                if let Some(t) = &token {
+                    assert_eq!(t, &p.progress_token);
+                }
+                token = Some(p.progress_token.clone());
+            }
+        }
+        assert_eq!(seen, vec![0.0, 50.0, 100.0], "{era:?}");
+    }
+}
+
+#[tokio::test]
+async fn subscribed_clients_hear_about_updates() {
+    let mut ward = Ward::start(conformance().path()).await;
+    ward.client.subscribe(SubscribeRequestParams::new("test://watched-resource")).await.unwrap();
+    ward.call("test_resource_updated", json!({})).await;
+    let note = ward.wait_for("resources/updated", |n| matches!(n, Note::Updated(_))).await;
+    let Note::Updated(p) = note else { unreachable!() };
+    assert_eq!(p.uri, "test://watched-resource");
+}
+
+#[tokio::test]
+async fn modern_listen_streams_carry_updates() {
+    let ward = Ward::start_in(conformance().path(), Era::Modern).await;
+    let filter = SubscriptionFilter::builder().resource_subscription("test://watched-resource").tools_list_changed().build();
+    let mut sub = ward.client.peer().listen(filter).await.expect("subscriptions/listen acknowledged");
+    ward.call("test_resource_updated", json!({})).await;
+    let note = tokio::time::timeout(Duration::from_secs(10), sub.next()).await.expect("an update").unwrap().unwrap();
+    match note {
+        ServerNotification::ResourceUpdatedNotification(n) => assert_eq!(n.params.uri, "test://watched-resource"),
+        other => panic!("{other:?}"),
+    }
+}
