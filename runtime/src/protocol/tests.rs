@@ -870,7 +870,6 @@ async fn round_trip(ward_transport: bool) {
         p(0.9),
         p(0.99)
     );
-    drop(send);
     drop(to_server);
     server.await.unwrap().unwrap();
 }

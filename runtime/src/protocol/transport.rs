@@ -388,7 +388,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
         };
         match inbound_item {
             Inbound::Message(message) => {
-                if inbound.send(message).await.is_err() {
+                if inbound.send(*message).await.is_err() {
                     return;
                 }
             }
@@ -410,7 +410,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
 #[derive(Debug)]
 enum Inbound {
     /// Hand it to rmcp.
-    Message(ClientJsonRpcMessage),
+    Message(Box<ClientJsonRpcMessage>),
     /// Answer it with this line (an error response).
     Reply(Vec<u8>),
     /// Nothing to do (blank line, malformed notification or response).
@@ -459,9 +459,9 @@ fn classify(line: &[u8]) -> Inbound {
                         method_error(&custom.method, &value),
                     ))
                 }
-                _ => Inbound::Message(ClientJsonRpcMessage::Request(request)),
+                _ => Inbound::Message(Box::new(ClientJsonRpcMessage::Request(request))),
             },
-            message => Inbound::Message(message),
+            message => Inbound::Message(Box::new(message)),
         };
     }
     diagnose(line)
