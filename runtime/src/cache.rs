@@ -16,9 +16,17 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
+
+/// The sha256 of a plugin's wasm: its identity in the cache and the registry.
+pub type Digest = [u8; 32];
+
+/// The sha256 of `wasm`.
+pub fn digest(wasm: &[u8]) -> Digest {
+    Sha256::digest(wasm).into()
+}
 
 /// A directory of compiled components.
 #[derive(Debug, Clone)]
@@ -53,19 +61,24 @@ impl Cache {
         &self.dir
     }
 
-    fn path(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
+    fn path(&self, engine: &Engine, digest: &Digest) -> PathBuf {
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let digest = Sha256::digest(wasm);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         self.dir
             .join(format!("{hex}-{:016x}.cwasm", hasher.finish()))
     }
 
-    /// The compiled component for `wasm`, from the cache or compiled now (and
-    /// then stored). Returns whether it was a cache hit.
-    pub fn component(&self, engine: &Engine, wasm: &[u8]) -> Result<(Component, bool)> {
-        let path = self.path(engine, wasm);
+    /// The compiled component for `wasm` (whose [`digest`] is given), from
+    /// the cache or compiled now (and then stored). Returns whether it was a
+    /// cache hit.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        digest: &Digest,
+    ) -> Result<(Component, bool)> {
+        let path = self.path(engine, digest);
         if trusted(&path) {
             // SAFETY: `trusted` checked that this file is one ward wrote: a
             // regular file in ward's private cache directory, owned by this

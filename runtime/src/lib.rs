@@ -35,11 +35,12 @@ pub mod plugin;
 pub mod protocol;
 pub mod registry;
 pub mod sandbox;
+pub mod scaffold;
 pub mod server;
 pub mod watch;
 
 pub use backend::{
     Backend, BackendError, CallContext, Catalog, CatalogChange, GuestEvent, ServerEvent,
 };
-pub use protocol::{serve_io, serve_stdio, ServerOptions, WardServer};
+pub use protocol::{serve_io, serve_stdio, serve_stdio_with, ServerOptions, WardServer};
 pub use registry::Registry;

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use tokio::sync::broadcast;
 
 use crate::backend::ServerEvent;
-use crate::cache::Cache;
+use crate::cache::{self, Cache};
 use crate::plugin::{Plugin, Runtime};
 use crate::sandbox::policy::Policy;
 
@@ -84,19 +84,25 @@ impl Loader {
         let dir = path.parent().unwrap_or(Path::new("."));
         let policy = Policy::for_plugin(dir, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
         let (runtime, cache, file) = (self.runtime.clone(), self.cache.clone(), path.to_path_buf());
-        let (component, cached) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let (component, cached, digest) = tokio::task::spawn_blocking(move || -> Result<_> {
             let wasm = std::fs::read(&file).context("reading it")?;
             if !wasm.starts_with(b"\0asm") {
                 anyhow::bail!("not a WebAssembly file");
             }
             if is_core_module(&wasm) {
-                anyhow::bail!("a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`");
+                anyhow::bail!(
+                    "a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`"
+                );
             }
-            match &cache {
-                Some(cache) => cache.component(runtime.engine(), &wasm),
-                None => Ok((wasmtime::component::Component::new(runtime.engine(), &wasm)?, false)),
+            let digest = cache::digest(&wasm);
+            let (component, cached) = match &cache {
+                Some(cache) => cache.component(runtime.engine(), &wasm, &digest),
+                None => wasmtime::component::Component::new(runtime.engine(), &wasm)
+                    .map(|c| (c, false))
+                    .map_err(anyhow::Error::from),
             }
-            .context("compiling it")
+            .context("compiling it")?;
+            Ok((component, cached, digest))
         })
         .await
         .context("the compile task failed")??;
@@ -105,11 +111,12 @@ impl Loader {
             &name,
             &component,
             policy,
+            digest,
             self.events.clone(),
         )
         .await?;
         let m = plugin.manifest();
-        tracing::info!(
+        tracing::debug!(
             plugin = %name,
             tools = m.tools.len(),
             resources = m.resources.len() + m.templates.len(),

@@ -25,6 +25,20 @@ enum Command {
         /// The plugin directory.
         dir: PathBuf,
     },
+    /// Create a plugin project that builds with one command (`./build.sh`).
+    New {
+        /// The plugin's name (its file stem, the prefix of its tools).
+        name: String,
+        /// rust, python or js.
+        #[arg(long, default_value = "rust")]
+        lang: ward::scaffold::Lang,
+        /// Where to create the project directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The ward repository, for the Rust SDK's path (found automatically when ward runs from it).
+        #[arg(long)]
+        ward_repo: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -41,6 +55,9 @@ struct ServeArgs {
     /// Serve the directory as it is at start-up; do not watch it for changes.
     #[arg(long)]
     no_watch: bool,
+    /// Items per page of list results.
+    #[arg(long, default_value_t = 100, hide = true)]
+    page_size: usize,
 }
 
 fn main() -> ExitCode {
@@ -67,6 +84,26 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Check { dir } => check(dir).await,
+            Command::New {
+                name,
+                lang,
+                dir,
+                ward_repo,
+            } => {
+                let repo = ward_repo.or_else(|| {
+                    let built_from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+                    built_from
+                        .join("sdk-guest")
+                        .is_dir()
+                        .then(|| built_from.to_path_buf())
+                });
+                let path = ward::scaffold::scaffold(&name, lang, &dir, repo.as_deref())?;
+                println!(
+                    "created {} ({lang}); build it with `./build.sh` there",
+                    path.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     // Guest calls still running on blocking threads must not hold up exit.
@@ -115,7 +152,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         )?),
     };
     tracing::info!(plugins = started.registry.plugin_names().len(), dir = %config.plugins.display(), "serving over stdio");
-    ward::protocol::serve_stdio(started.registry.clone()).await?;
+    let options = ward::ServerOptions {
+        page_size: args.page_size,
+        ..Default::default()
+    };
+    ward::serve_stdio_with(started.registry.clone(), options).await?;
     Ok(ExitCode::SUCCESS)
 }
 

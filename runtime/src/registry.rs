@@ -104,6 +104,16 @@ impl Registry {
         self.events.clone()
     }
 
+    /// The loaded plugin of this name.
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .get(name)
+            .map(|e| e.plugin.clone())
+    }
+
     /// Names of the loaded plugins.
     pub fn plugin_names(&self) -> Vec<String> {
         self.plugins
@@ -134,6 +144,15 @@ impl Registry {
         for change in changes {
             match change {
                 Change::Insert(plugin) => {
+                    let m = plugin.manifest();
+                    tracing::info!(
+                        plugin = plugin.name(),
+                        tools = m.tools.len(),
+                        resources = m.resources.len() + m.templates.len(),
+                        prompts = m.prompts.len(),
+                        "serving plugin `{}`",
+                        plugin.name()
+                    );
                     let seq = plugins
                         .get(plugin.name())
                         .map(|e| e.seq)
@@ -145,7 +164,9 @@ impl Registry {
                     plugins.insert(entry.plugin.name().to_string(), entry);
                 }
                 Change::Remove(name) => {
-                    plugins.remove(&name);
+                    if plugins.remove(&name).is_some() {
+                        tracing::info!(plugin = %name, "plugin `{name}` unloaded");
+                    }
                 }
             }
         }

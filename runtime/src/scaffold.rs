@@ -64,30 +64,74 @@ const JS_TRY: &str = include_str!("../../sdk-guest/js/try.mjs");
 type File = (&'static str, &'static str, bool);
 
 const RUST_FILES: &[File] = &[
-    ("Cargo.toml", include_str!("../templates/rust/Cargo.toml"), false),
-    ("src/lib.rs", include_str!("../templates/rust/lib.rs"), false),
+    (
+        "Cargo.toml",
+        include_str!("../templates/rust/Cargo.toml"),
+        false,
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../templates/rust/lib.rs"),
+        false,
+    ),
     ("build.sh", include_str!("../templates/rust/build.sh"), true),
-    ("README.md", include_str!("../templates/rust/README.md"), false),
-    (".gitignore", include_str!("../templates/rust/gitignore"), false),
+    (
+        "README.md",
+        include_str!("../templates/rust/README.md"),
+        false,
+    ),
+    (
+        ".gitignore",
+        include_str!("../templates/rust/gitignore"),
+        false,
+    ),
 ];
 
 const PYTHON_FILES: &[File] = &[
     ("app.py", include_str!("../templates/python/app.py"), false),
-    ("test_app.py", include_str!("../templates/python/test_app.py"), false),
-    ("build.sh", include_str!("../templates/python/build.sh"), true),
-    ("README.md", include_str!("../templates/python/README.md"), false),
-    (".gitignore", include_str!("../templates/python/gitignore"), false),
+    (
+        "test_app.py",
+        include_str!("../templates/python/test_app.py"),
+        false,
+    ),
+    (
+        "build.sh",
+        include_str!("../templates/python/build.sh"),
+        true,
+    ),
+    (
+        "README.md",
+        include_str!("../templates/python/README.md"),
+        false,
+    ),
+    (
+        ".gitignore",
+        include_str!("../templates/python/gitignore"),
+        false,
+    ),
     ("ward_plugin.py", PY_HELPER, false),
     ("wit/plugin.wit", WIT, false),
 ];
 
 const JS_FILES: &[File] = &[
     ("app.js", include_str!("../templates/js/app.js"), false),
-    ("package.json", include_str!("../templates/js/package.json"), false),
+    (
+        "package.json",
+        include_str!("../templates/js/package.json"),
+        false,
+    ),
     ("test.mjs", include_str!("../templates/js/test.mjs"), false),
     ("build.sh", include_str!("../templates/js/build.sh"), true),
-    ("README.md", include_str!("../templates/js/README.md"), false),
-    (".gitignore", include_str!("../templates/js/gitignore"), false),
+    (
+        "README.md",
+        include_str!("../templates/js/README.md"),
+        false,
+    ),
+    (
+        ".gitignore",
+        include_str!("../templates/js/gitignore"),
+        false,
+    ),
     ("ward_plugin.js", JS_HELPER, false),
     ("try.mjs", JS_TRY, false),
     ("wit/plugin.wit", WIT, false),
@@ -101,21 +145,35 @@ const JS_FILES: &[File] = &[
 /// `sdk-guest/` the project depends on; without it, the repository is looked
 /// for above `parent`, and failing that the dependency path is a placeholder
 /// that the README tells the author to fix.
-pub fn scaffold(name: &str, lang: Lang, parent: &Path, repo_hint: Option<&Path>) -> Result<PathBuf> {
+pub fn scaffold(
+    name: &str,
+    lang: Lang,
+    parent: &Path,
+    repo_hint: Option<&Path>,
+) -> Result<PathBuf> {
     validate_name(name)?;
     let dir = parent.join(name);
-    if dir.exists() && fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+    if dir.exists()
+        && fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
         bail!("{} already exists and is not empty", dir.display());
     }
 
     let sdk_path = match lang {
         Lang::Rust => {
-            let repo = repo_hint.map(Path::to_path_buf).or_else(|| find_repo(parent));
+            let repo = repo_hint
+                .map(Path::to_path_buf)
+                .or_else(|| find_repo(parent));
             let sdk = match repo {
                 Some(repo) => {
                     let sdk = repo.join("sdk-guest");
                     if !sdk.join("Cargo.toml").is_file() {
-                        bail!("{} has no sdk-guest/Cargo.toml: is it the ward repository?", repo.display());
+                        bail!(
+                            "{} has no sdk-guest/Cargo.toml: is it the ward repository?",
+                            repo.display()
+                        );
                     }
                     sdk.canonicalize().unwrap_or(sdk).display().to_string()
                 }
@@ -146,7 +204,8 @@ pub fn scaffold(name: &str, lang: Lang, parent: &Path, repo_hint: Option<&Path>)
         }
         // Vendored files (helpers, WIT) are written verbatim.
         let text = if template.contains("{{") && !is_vendored(rel) {
-            vars.iter().fold(template.to_string(), |t, (k, v)| t.replace(k, v))
+            vars.iter()
+                .fold(template.to_string(), |t, (k, v)| t.replace(k, v))
         } else {
             template.to_string()
         };
@@ -159,13 +218,18 @@ pub fn scaffold(name: &str, lang: Lang, parent: &Path, repo_hint: Option<&Path>)
 }
 
 fn is_vendored(rel: &str) -> bool {
-    matches!(rel, "ward_plugin.py" | "ward_plugin.js" | "try.mjs" | "wit/plugin.wit")
+    matches!(
+        rel,
+        "ward_plugin.py" | "ward_plugin.js" | "try.mjs" | "wit/plugin.wit"
+    )
 }
 
 fn validate_name(name: &str) -> Result<()> {
     let ok = (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !ok {
         bail!("invalid plugin name {name:?}: use 1-64 ASCII letters, digits, '_' or '-', starting with a letter");
     }
@@ -217,21 +281,48 @@ mod tests {
     use super::*;
 
     fn repo() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf()
     }
 
     #[test]
     fn scaffolds_each_language() {
         let tmp = tempfile::tempdir().unwrap();
         for (lang, expected) in [
-            (Lang::Rust, &["Cargo.toml", "src/lib.rs", "build.sh", "README.md", ".gitignore"][..]),
+            (
+                Lang::Rust,
+                &[
+                    "Cargo.toml",
+                    "src/lib.rs",
+                    "build.sh",
+                    "README.md",
+                    ".gitignore",
+                ][..],
+            ),
             (
                 Lang::Python,
-                &["app.py", "test_app.py", "build.sh", "README.md", "ward_plugin.py", "wit/plugin.wit"][..],
+                &[
+                    "app.py",
+                    "test_app.py",
+                    "build.sh",
+                    "README.md",
+                    "ward_plugin.py",
+                    "wit/plugin.wit",
+                ][..],
             ),
             (
                 Lang::Js,
-                &["app.js", "package.json", "test.mjs", "build.sh", "ward_plugin.js", "try.mjs", "wit/plugin.wit"][..],
+                &[
+                    "app.js",
+                    "package.json",
+                    "test.mjs",
+                    "build.sh",
+                    "ward_plugin.js",
+                    "try.mjs",
+                    "wit/plugin.wit",
+                ][..],
             ),
         ] {
             let name = format!("my-{lang}-plugin");
@@ -243,31 +334,53 @@ mod tests {
             for entry in walk(&dir) {
                 let text = fs::read_to_string(&entry).unwrap();
                 if !is_vendored(entry.strip_prefix(&dir).unwrap().to_str().unwrap()) {
-                    assert!(!text.contains("{{"), "{}: unreplaced placeholder", entry.display());
+                    assert!(
+                        !text.contains("{{"),
+                        "{}: unreplaced placeholder",
+                        entry.display()
+                    );
                 }
             }
             let build = fs::read_to_string(dir.join("build.sh")).unwrap();
-            assert!(build.contains(&format!("dist/{name}.wasm")), "{lang}: build.sh output");
+            assert!(
+                build.contains(&format!("dist/{name}.wasm")),
+                "{lang}: build.sh output"
+            );
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                assert_ne!(fs::metadata(dir.join("build.sh")).unwrap().permissions().mode() & 0o111, 0);
+                assert_ne!(
+                    fs::metadata(dir.join("build.sh"))
+                        .unwrap()
+                        .permissions()
+                        .mode()
+                        & 0o111,
+                    0
+                );
             }
         }
         let cargo = fs::read_to_string(tmp.path().join("my-rust-plugin/Cargo.toml")).unwrap();
         let sdk = repo().join("sdk-guest").canonicalize().unwrap();
-        assert!(cargo.contains(&toml_string(&sdk.display().to_string())), "{cargo}");
+        assert!(
+            cargo.contains(&toml_string(&sdk.display().to_string())),
+            "{cargo}"
+        );
         let build = fs::read_to_string(tmp.path().join("my-rust-plugin/build.sh")).unwrap();
         assert!(build.contains("release/my_rust_plugin.wasm"));
         let pkg = fs::read_to_string(tmp.path().join("my-js-plugin/package.json")).unwrap();
-        assert!(pkg.contains(&format!("\"@bytecodealliance/componentize-js\": \"{COMPONENTIZE_JS_VERSION}\"")));
+        assert!(pkg.contains(&format!(
+            "\"@bytecodealliance/componentize-js\": \"{COMPONENTIZE_JS_VERSION}\""
+        )));
     }
 
     #[test]
     fn refuses_bad_names_and_non_empty_dirs() {
         let tmp = tempfile::tempdir().unwrap();
         for bad in ["", "1abc", "a b", "a/b", "../x", &"x".repeat(65)] {
-            assert!(scaffold(bad, Lang::Python, tmp.path(), None).is_err(), "{bad:?}");
+            assert!(
+                scaffold(bad, Lang::Python, tmp.path(), None).is_err(),
+                "{bad:?}"
+            );
         }
         scaffold("p", Lang::Python, tmp.path(), None).unwrap();
         assert!(scaffold("p", Lang::Js, tmp.path(), None).is_err());
@@ -287,8 +400,12 @@ mod tests {
     #[test]
     fn pinned_versions_match_xtask() {
         let xtask = include_str!("../../xtask/src/polyglot.rs");
-        assert!(xtask.contains(&format!("COMPONENTIZE_PY_VERSION: &str = \"{COMPONENTIZE_PY_VERSION}\"")));
-        assert!(xtask.contains(&format!("COMPONENTIZE_JS_VERSION: &str = \"{COMPONENTIZE_JS_VERSION}\"")));
+        assert!(xtask.contains(&format!(
+            "COMPONENTIZE_PY_VERSION: &str = \"{COMPONENTIZE_PY_VERSION}\""
+        )));
+        assert!(xtask.contains(&format!(
+            "COMPONENTIZE_JS_VERSION: &str = \"{COMPONENTIZE_JS_VERSION}\""
+        )));
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -141,7 +141,7 @@ async fn reload(
     tx: &mpsc::UnboundedSender<Work>,
 ) -> Option<Change> {
     let wasm = dir.join(format!("{name}.wasm"));
-    let loaded = registry.plugin_names().contains(&name);
+    let loaded = registry.get(&name).is_some();
     if !wasm.is_file() {
         if loaded {
             tracing::info!(plugin = %name, "{} removed; unloading", wasm.display());
@@ -150,6 +150,7 @@ async fn reload(
         return None;
     }
     match loader.load(&wasm).await {
+        Ok(plugin) if registry.get(&name).is_some_and(|old| old.same_as(&plugin)) => None,
         Ok(plugin) => Some(Change::Insert(Arc::new(plugin))),
         Err(e) => {
             let young = [wasm.clone(), dir.join(format!("{name}.toml"))]

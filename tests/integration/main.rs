@@ -8,6 +8,7 @@
 mod util;
 
 mod protocol_lines;
+mod reload;
 mod sandbox;
 mod surface;
 mod tools;

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use rmcp::model::{
-    ContentBlock, GetPromptRequestParams, LoggingLevel, ReadResourceRequestParams, ResourceContents,
-    ServerNotification, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+    ContentBlock, GetPromptRequestParams, LoggingLevel, ReadResourceRequestParams,
+    ResourceContents, ServerNotification, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter,
 };
 use serde_json::json;
 
@@ -13,8 +14,10 @@ use crate::util::*;
 
 fn conformance() -> Dir {
     let dir = Dir::new();
-    dir.plugin("conformance", "conformance")
-        .policy("conformance", &std::fs::read_to_string(repo().join("plugins/conformance/conformance.toml")).unwrap());
+    dir.plugin("conformance", "conformance").policy(
+        "conformance",
+        &std::fs::read_to_string(repo().join("plugins/conformance/conformance.toml")).unwrap(),
+    );
     dir
 }
 
@@ -30,23 +33,54 @@ async fn resources_and_templates_in_every_era() {
     let dir = conformance();
     for era in ERAS {
         let ward = Ward::start_in(dir.path(), era).await;
-        let uris: Vec<String> = ward.client.list_all_resources().await.unwrap().into_iter().map(|r| r.uri.clone()).collect();
-        assert_eq!(uris, vec!["test://static-binary", "test://static-text", "test://watched-resource"], "{era:?}");
+        let uris: Vec<String> = ward
+            .client
+            .list_all_resources()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.uri.clone())
+            .collect();
+        assert_eq!(
+            uris,
+            vec![
+                "test://static-binary",
+                "test://static-text",
+                "test://watched-resource"
+            ],
+            "{era:?}"
+        );
         let templates = ward.client.list_all_resource_templates().await.unwrap();
         assert_eq!(templates[0].uri_template, "test://template/{id}/data");
         assert!(templates[0].description.is_some());
 
-        let read = ward.client.read_resource(ReadResourceRequestParams::new("test://static-text")).await.unwrap();
+        let read = ward
+            .client
+            .read_resource(ReadResourceRequestParams::new("test://static-text"))
+            .await
+            .unwrap();
         match &read.contents[0] {
-            ResourceContents::TextResourceContents { text, mime_type, .. } => {
+            ResourceContents::TextResourceContents {
+                text, mime_type, ..
+            } => {
                 assert_eq!(text, "This is the content of the static text resource.");
                 assert_eq!(mime_type.as_deref(), Some("text/plain"));
             }
             other => panic!("{other:?}"),
         }
-        let read = ward.client.read_resource(ReadResourceRequestParams::new("test://static-binary")).await.unwrap();
-        assert!(matches!(&read.contents[0], ResourceContents::BlobResourceContents { blob, .. } if !blob.is_empty()));
-        let read = ward.client.read_resource(ReadResourceRequestParams::new("test://template/42/data")).await.unwrap();
+        let read = ward
+            .client
+            .read_resource(ReadResourceRequestParams::new("test://static-binary"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&read.contents[0], ResourceContents::BlobResourceContents { blob, .. } if !blob.is_empty())
+        );
+        let read = ward
+            .client
+            .read_resource(ReadResourceRequestParams::new("test://template/42/data"))
+            .await
+            .unwrap();
         match &read.contents[0] {
             ResourceContents::TextResourceContents { text, uri, .. } => {
                 assert_eq!(uri, "test://template/42/data");
@@ -54,8 +88,16 @@ async fn resources_and_templates_in_every_era() {
             }
             other => panic!("{other:?}"),
         }
-        let err = mcp_error(ward.client.read_resource(ReadResourceRequestParams::new("test://nope")).await.unwrap_err());
-        assert!(err.code.0 == -32602 || err.code.0 == -32002, "{era:?}: {err:?}");
+        let err = mcp_error(
+            ward.client
+                .read_resource(ReadResourceRequestParams::new("test://nope"))
+                .await
+                .unwrap_err(),
+        );
+        assert!(
+            err.code.0 == -32602 || err.code.0 == -32002,
+            "{era:?}: {err:?}"
+        );
         assert_eq!(err.data.as_ref().unwrap()["uri"], "test://nope", "{err:?}");
         ward.client.cancel().await.unwrap();
     }
@@ -70,28 +112,49 @@ async fn prompts_with_and_without_arguments_in_every_era() {
         let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
-            vec!["test_prompt_with_arguments", "test_prompt_with_embedded_resource", "test_prompt_with_image", "test_simple_prompt"]
+            vec![
+                "test_prompt_with_arguments",
+                "test_prompt_with_embedded_resource",
+                "test_prompt_with_image",
+                "test_simple_prompt"
+            ]
         );
         let with_args = &prompts[0];
         let args = with_args.arguments.as_ref().unwrap();
         assert_eq!(args.len(), 2);
-        assert!(args.iter().all(|a| a.description.is_some() && a.required == Some(true)));
+        assert!(args
+            .iter()
+            .all(|a| a.description.is_some() && a.required == Some(true)));
 
-        let simple = ward.client.get_prompt(GetPromptRequestParams::new("test_simple_prompt")).await.unwrap();
-        assert!(matches!(&simple.messages[0].content, ContentBlock::Text(t) if t.text.contains("simple prompt")));
+        let simple = ward
+            .client
+            .get_prompt(GetPromptRequestParams::new("test_simple_prompt"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&simple.messages[0].content, ContentBlock::Text(t) if t.text.contains("simple prompt"))
+        );
 
         let got = ward
             .client
-            .get_prompt(GetPromptRequestParams::new("test_prompt_with_arguments").with_arguments(obj(json!({"arg1": "alpha", "arg2": "beta"}))))
+            .get_prompt(
+                GetPromptRequestParams::new("test_prompt_with_arguments")
+                    .with_arguments(obj(json!({"arg1": "alpha", "arg2": "beta"}))),
+            )
             .await
             .unwrap();
-        let ContentBlock::Text(t) = &got.messages[0].content else { panic!("{got:?}") };
+        let ContentBlock::Text(t) = &got.messages[0].content else {
+            panic!("{got:?}")
+        };
         let text = &t.text;
         assert!(text.contains("alpha") && text.contains("beta"), "{text}");
 
         let err = mcp_error(
             ward.client
-                .get_prompt(GetPromptRequestParams::new("test_prompt_with_arguments").with_arguments(obj(json!({"arg1": "x"}))))
+                .get_prompt(
+                    GetPromptRequestParams::new("test_prompt_with_arguments")
+                        .with_arguments(obj(json!({"arg1": "x"}))),
+                )
                 .await
                 .unwrap_err(),
         );
@@ -106,9 +169,25 @@ async fn prompts_with_and_without_arguments_in_every_era() {
             )
             .await
             .unwrap();
-        assert!(embedded.messages.iter().any(|m| matches!(m.content, ContentBlock::Resource(_))), "{embedded:?}");
-        let image = ward.client.get_prompt(GetPromptRequestParams::new("test_prompt_with_image")).await.unwrap();
-        assert!(image.messages.iter().any(|m| matches!(m.content, ContentBlock::Image(_))), "{image:?}");
+        assert!(
+            embedded
+                .messages
+                .iter()
+                .any(|m| matches!(m.content, ContentBlock::Resource(_))),
+            "{embedded:?}"
+        );
+        let image = ward
+            .client
+            .get_prompt(GetPromptRequestParams::new("test_prompt_with_image"))
+            .await
+            .unwrap();
+        assert!(
+            image
+                .messages
+                .iter()
+                .any(|m| matches!(m.content, ContentBlock::Image(_))),
+            "{image:?}"
+        );
         ward.client.cancel().await.unwrap();
     }
 }
@@ -116,9 +195,17 @@ async fn prompts_with_and_without_arguments_in_every_era() {
 #[tokio::test]
 async fn completions_for_prompt_arguments_and_template_variables() {
     let ward = Ward::start(conformance().path()).await;
-    let values = ward.client.complete_prompt_simple("test_prompt_with_arguments", "arg1", "").await.unwrap();
+    let values = ward
+        .client
+        .complete_prompt_simple("test_prompt_with_arguments", "arg1", "")
+        .await
+        .unwrap();
     assert!(!values.is_empty());
-    let values = ward.client.complete_resource_simple("test://template/{id}/data", "id", "").await.unwrap();
+    let values = ward
+        .client
+        .complete_resource_simple("test://template/{id}/data", "id", "")
+        .await
+        .unwrap();
     assert!(!values.is_empty());
 }
 
@@ -128,7 +215,9 @@ async fn tool_content_of_every_kind() {
     let r = ward.call("test_simple_text", json!({})).await;
     assert_eq!(text(&r), "This is a simple text response for testing.");
     let r = ward.call("test_image_content", json!({})).await;
-    assert!(matches!(&r.content[0], ContentBlock::Image(i) if i.mime_type == "image/png" && !i.data.is_empty()));
+    assert!(
+        matches!(&r.content[0], ContentBlock::Image(i) if i.mime_type == "image/png" && !i.data.is_empty())
+    );
     let r = ward.call("test_audio_content", json!({})).await;
     assert!(matches!(&r.content[0], ContentBlock::Audio(a) if a.mime_type == "audio/wav"));
     let r = ward.call("test_embedded_resource", json!({})).await;
@@ -143,22 +232,41 @@ async fn tool_content_of_every_kind() {
 #[tokio::test]
 async fn logs_are_sent_at_and_above_the_clients_level() {
     let mut ward = Ward::start(conformance().path()).await;
-    ward.client.set_level(SetLevelRequestParams::new(LoggingLevel::Info)).await.unwrap();
+    ward.client
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Info))
+        .await
+        .unwrap();
     ward.call("test_tool_with_logging", json!({})).await;
     let mut messages = Vec::new();
     for _ in 0..3 {
-        if let Note::Log(p) = ward.wait_for("a log message", |n| matches!(n, Note::Log(_))).await {
+        if let Note::Log(p) = ward
+            .wait_for("a log message", |n| matches!(n, Note::Log(_)))
+            .await
+        {
             assert_eq!(p.level, LoggingLevel::Info);
             messages.push(p.data.as_str().unwrap().to_string());
         }
     }
-    assert_eq!(messages, vec!["Tool execution started", "Tool processing data", "Tool execution completed"]);
+    assert_eq!(
+        messages,
+        vec![
+            "Tool execution started",
+            "Tool processing data",
+            "Tool execution completed"
+        ]
+    );
     // Above the messages' level: none arrive.
-    ward.client.set_level(SetLevelRequestParams::new(LoggingLevel::Warning)).await.unwrap();
+    ward.client
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Warning))
+        .await
+        .unwrap();
     ward.call("test_tool_with_logging", json!({})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     while let Ok(note) = ward.notes.try_recv() {
-        assert!(!matches!(note, Note::Log(_)), "a message below the level arrived: {note:?}");
+        assert!(
+            !matches!(note, Note::Log(_)),
+            "a message below the level arrived: {note:?}"
+        );
     }
     // They always reach ward's own log.
     ward.wait_log("Tool processing data").await;
@@ -172,7 +280,10 @@ async fn progress_arrives_in_order_with_the_callers_token() {
         let mut seen = Vec::new();
         let mut token = None;
         for _ in 0..3 {
-            if let Note::Progress(p) = ward.wait_for("progress", |n| matches!(n, Note::Progress(_))).await {
+            if let Note::Progress(p) = ward
+                .wait_for("progress", |n| matches!(n, Note::Progress(_)))
+                .await
+            {
                 seen.push(p.progress);
                 assert_eq!(p.total, Some(100.0));
                 if let Some(t) = &token {
@@ -188,22 +299,81 @@ async fn progress_arrives_in_order_with_the_callers_token() {
 #[tokio::test]
 async fn subscribed_clients_hear_about_updates() {
     let mut ward = Ward::start(conformance().path()).await;
-    ward.client.subscribe(SubscribeRequestParams::new("test://watched-resource")).await.unwrap();
+    ward.client
+        .subscribe(SubscribeRequestParams::new("test://watched-resource"))
+        .await
+        .unwrap();
     ward.call("test_resource_updated", json!({})).await;
-    let note = ward.wait_for("resources/updated", |n| matches!(n, Note::Updated(_))).await;
-    let Note::Updated(p) = note else { unreachable!() };
+    let note = ward
+        .wait_for("resources/updated", |n| matches!(n, Note::Updated(_)))
+        .await;
+    let Note::Updated(p) = note else {
+        unreachable!()
+    };
     assert_eq!(p.uri, "test://watched-resource");
 }
 
 #[tokio::test]
 async fn modern_listen_streams_carry_updates() {
     let ward = Ward::start_in(conformance().path(), Era::Modern).await;
-    let filter = SubscriptionFilter::builder().resource_subscription("test://watched-resource").tools_list_changed().build();
-    let mut sub = ward.client.peer().listen(filter).await.expect("subscriptions/listen acknowledged");
+    let filter = SubscriptionFilter::builder()
+        .resource_subscription("test://watched-resource")
+        .tools_list_changed()
+        .build();
+    let mut sub = ward
+        .client
+        .peer()
+        .listen(filter)
+        .await
+        .expect("subscriptions/listen acknowledged");
     ward.call("test_resource_updated", json!({})).await;
-    let note = tokio::time::timeout(Duration::from_secs(10), sub.next()).await.expect("an update").unwrap().unwrap();
+    let note = tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("an update")
+        .unwrap()
+        .unwrap();
     match note {
-        ServerNotification::ResourceUpdatedNotification(n) => assert_eq!(n.params.uri, "test://watched-resource"),
+        ServerNotification::ResourceUpdatedNotification(n) => {
+            assert_eq!(n.params.uri, "test://watched-resource")
+        }
         other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_list_paginates_with_opaque_cursors() {
+    let dir = conformance();
+    for era in ERAS {
+        let mut cmd = serve_command(dir.path());
+        cmd.args(["--page-size", "2"]);
+        let ward = Ward::start_command(cmd, era).await;
+        let first = ward.client.list_tools(None).await.unwrap();
+        assert_eq!(first.tools.len(), 2, "{era:?}");
+        let cursor = first.next_cursor.clone().expect("a cursor");
+        let second = ward
+            .client
+            .list_tools(Some(
+                rmcp::model::PaginatedRequestParams::default().with_cursor(Some(cursor)),
+            ))
+            .await
+            .unwrap();
+        assert_ne!(first.tools[0].name, second.tools[0].name);
+        // The helpers follow every cursor to the end.
+        assert_eq!(
+            ward.client.list_all_tools().await.unwrap().len(),
+            10,
+            "{era:?}"
+        );
+        assert_eq!(ward.client.list_all_resources().await.unwrap().len(), 3);
+        assert_eq!(ward.client.list_all_prompts().await.unwrap().len(), 4);
+        let bad = ward
+            .client
+            .list_tools(Some(
+                rmcp::model::PaginatedRequestParams::default().with_cursor(Some("garbage".into())),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(mcp_error(bad).code.0, -32602);
+        ward.client.cancel().await.unwrap();
     }
 }

@@ -171,7 +171,12 @@ impl Ward {
 
     /// Starts ward on `dir` and connects in `era`.
     pub async fn start_in(dir: &Path, era: Era) -> Self {
-        let (transport, stderr) = TokioChildProcess::builder(serve_command(dir))
+        Self::start_command(serve_command(dir), era).await
+    }
+
+    /// Starts `cmd` (a `ward serve` command) and connects in `era`.
+    pub async fn start_command(cmd: Command, era: Era) -> Self {
+        let (transport, stderr) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();

@@ -22,6 +22,7 @@ pub use engine::{PoolConfig, Runtime};
 pub use state::CallState;
 
 use crate::backend::{CallContext, ServerEvent};
+use crate::cache::Digest;
 use crate::sandbox::net::NetPolicy;
 use crate::sandbox::policy::Policy;
 
@@ -65,6 +66,7 @@ pub struct Plugin {
     server: broadcast::Sender<ServerEvent>,
     permits: Semaphore,
     manifest: Manifest,
+    digest: Digest,
 }
 
 impl Plugin {
@@ -75,6 +77,7 @@ impl Plugin {
         name: &str,
         component: &Component,
         policy: Policy,
+        digest: Digest,
         server: broadcast::Sender<ServerEvent>,
     ) -> Result<Self> {
         let pre = runtime
@@ -94,6 +97,7 @@ impl Plugin {
             server,
             permits: Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS),
             manifest: Manifest::default(),
+            digest,
         };
         let (response, _) = plugin.run(Request::Manifest, &CallContext::default()).await;
         match response.context("listing what it offers")? {
@@ -116,5 +120,11 @@ impl Plugin {
     /// What it offers.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// Whether `other` is this same plugin: the same wasm under the same
+    /// policy (a reload that changes nothing).
+    pub fn same_as(&self, other: &Plugin) -> bool {
+        self.digest == other.digest && self.policy == other.policy
     }
 }

@@ -20,4 +20,4 @@ pub mod transport;
 mod tests;
 
 pub use server::{to_mcp_error, ServerOptions, WardServer, SUPPORTED_PROTOCOL_VERSIONS};
-pub use transport::{serve_io, serve_stdio};
+pub use transport::{serve_io, serve_stdio, serve_stdio_with};

@@ -38,7 +38,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use super::server::WardServer;
+use super::server::{ServerOptions, WardServer};
 use crate::backend::Backend;
 
 /// Messages parsed ahead of rmcp. Small: it only smooths bursts, and a full
@@ -63,8 +63,18 @@ const EOF_GRACE: Duration = Duration::from_secs(60);
 /// costs a thread hop per read and write (measured 75–100 µs vs 38 µs per
 /// round trip).
 pub async fn serve_stdio<B: Backend>(backend: Arc<B>) -> anyhow::Result<()> {
+    serve_stdio_with(backend, ServerOptions::default()).await
+}
+
+/// [`serve_stdio`] with non-default options.
+pub async fn serve_stdio_with<B: Backend>(
+    backend: Arc<B>,
+    options: ServerOptions,
+) -> anyhow::Result<()> {
     let (reader, writer) = rmcp::transport::stdio_pipes();
-    serve_io(backend, reader, writer).await
+    WardServer::with_options(backend, options)
+        .serve_io(reader, writer)
+        .await
 }
 
 /// Serves MCP on any byte streams until `reader` reaches EOF or `writer`
