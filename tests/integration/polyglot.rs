@@ -1,0 +1,78 @@
+//! Plugins in other languages: the Python and JavaScript examples served
+//! beside Rust ones, and `ward new` projects of every language that build with
+//! their one command and answer.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::util::*;
+
+#[tokio::test]
+async fn python_and_js_plugins_answer_like_rust_ones() {
+    let dir = Dir::new();
+    dir.plugin("hello", "hello").plugin("python-hello", "python-hello").plugin("js-hello", "js-hello");
+    let ward = Ward::start(dir.path()).await;
+    let names = ward.tool_names().await;
+    for name in ["hello_greet", "python-hello_greet", "python-hello_text_stats", "js-hello_greet", "js-hello_slugify"] {
+        assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
+    }
+    for tool in ["hello_greet", "python-hello_greet", "js-hello_greet"] {
+        let r = ward.call(tool, json!({"name": "Ada"})).await;
+        assert!(!is_error(&r) && text(&r).contains("Ada"), "{tool}: {r:?}");
+    }
+    let r = ward.call("python-hello_text_stats", json!({"text": "the cat and the hat. The end!"})).await;
+    let s = r.structured_content.expect("structured");
+    assert_eq!(s["words"], 7);
+    assert_eq!(s["most_common"][0]["word"], "the");
+    let r = ward.call("js-hello_slugify", json!({"text": "Héllo, Wörld!"})).await;
+    assert_eq!(text(&r), "hello-world", "{r:?}");
+    // A wrongly typed argument is refused before the guest runs, in any language.
+    let r = ward.call("python-hello_greet", json!({"name": 5})).await;
+    assert!(is_error(&r) && text(&r).contains("/name"), "{r:?}");
+}
+
+/// Scaffolds, builds and serves a project; returns what its greet answered.
+async fn scaffold_build_and_call(lang: &str) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let name = format!("demo-{lang}");
+    let status = Command::new(ward_bin())
+        .args(["new", &name, "--lang", lang, "--dir"])
+        .arg(work.path())
+        .arg("--ward-repo")
+        .arg(repo())
+        .status()
+        .unwrap();
+    assert!(status.success(), "ward new {name} --lang {lang}");
+    let project = work.path().join(&name);
+    let mut build = Command::new("sh");
+    build.arg(project.join("build.sh"));
+    // Rust projects share the guest build cache of the repository.
+    build.env("CARGO_TARGET_DIR", repo().join("target/guest"));
+    let output = build.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{lang} build failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ward = Ward::start(&project.join("dist")).await;
+    let r = ward.call(&format!("{name}_greet"), json!({"name": "Scaffold"})).await;
+    assert!(!is_error(&r), "{r:?}");
+    text(&r)
+}
+
+#[tokio::test]
+async fn a_scaffolded_rust_plugin_builds_and_answers() {
+    assert!(scaffold_build_and_call("rust").await.contains("Scaffold"));
+}
+
+#[tokio::test]
+async fn a_scaffolded_python_plugin_builds_and_answers() {
+    assert!(scaffold_build_and_call("python").await.contains("Scaffold"));
+}
+
+#[tokio::test]
+async fn a_scaffolded_js_plugin_builds_and_answers() {
+    assert!(scaffold_build_and_call("js").await.contains("Scaffold"));
+}
