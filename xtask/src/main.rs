@@ -5,6 +5,7 @@
 //! a module to add one (python/js plugin builds, benchmarks, ...). Progress
 //! goes to stderr.
 
+mod conformance;
 mod guests;
 mod polyglot;
 mod test;
@@ -28,6 +29,10 @@ enum Task {
     Plugins,
     /// Build the test plugins (tests/plugins/*) into target/test-plugins/NAME.wasm.
     TestPlugins,
+    /// Run the official MCP conformance suite (pinned, installed into
+    /// .tools/conformance) against `ward serve --http`, compared with
+    /// tests/conformance-baseline.toml.
+    Conformance,
     /// Build all plugins, then run `cargo test --workspace [ARGS]...`.
     Test {
         /// Passed on to `cargo test --workspace`, e.g. `-- --nocapture`.
@@ -45,6 +50,7 @@ fn main() {
             polyglot::build_all(&root, &root.join("plugins"), &root.join("target").join("plugins")).map(drop)
         }),
         Task::TestPlugins => guests::test_plugins(),
+        Task::Conformance => conformance::run(),
         Task::Test { args } => test::run(&args),
     };
     if let Err(e) = result {
