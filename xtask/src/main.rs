@@ -6,6 +6,7 @@
 //! goes to stderr.
 
 mod conformance;
+mod bench;
 mod guests;
 mod polyglot;
 mod test;
@@ -39,6 +40,14 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build ward and ward-bench in release and the example plugins, then run
+    /// the benchmarks (BENCHMARKS.md); ARGS go to ward-bench, e.g.
+    /// `-- --memory-calls 100000` or `-- --only roundtrip,startup`.
+    Bench {
+        /// Passed on to `target/release/ward-bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -52,6 +61,7 @@ fn main() {
         Task::TestPlugins => guests::test_plugins(),
         Task::Conformance => conformance::run(),
         Task::Test { args } => test::run(&args),
+        Task::Bench { args } => bench::run(&args),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
