@@ -7,6 +7,7 @@
 
 mod util;
 
+mod cache;
 mod polyglot;
 mod protocol_lines;
 mod reload;

@@ -26,9 +26,6 @@ use crate::cache::Digest;
 use crate::sandbox::net::NetPolicy;
 use crate::sandbox::policy::Policy;
 
-/// Calls one plugin may run at once; further calls wait their turn.
-pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 64;
-
 /// Which of ward's interfaces a component exports, found once at load.
 pub(crate) struct Exports {
     tools: Option<tools::GuestIndices>,
@@ -87,6 +84,7 @@ impl Plugin {
             .context("linking its imports")?;
         let exports = Exports::find(&pre)?;
         let net = Arc::new(policy.network.clone());
+        let permits = Semaphore::new(policy.limits.concurrency as usize);
         let mut plugin = Self {
             name: name.into(),
             policy: Arc::new(policy),
@@ -95,7 +93,7 @@ impl Plugin {
             pre,
             exports,
             server,
-            permits: Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS),
+            permits,
             manifest: Manifest::default(),
             digest,
         };

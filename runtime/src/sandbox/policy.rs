@@ -83,6 +83,14 @@ pub const MEMORY_BOUNDS: RangeInclusive<u64> = (64 << 10)..=(16 << 30);
 pub const TIMEOUT_BOUNDS: RangeInclusive<Duration> =
     Duration::from_millis(1)..=Duration::from_secs(3600);
 
+/// Default calls of one plugin in flight at once. Each call holds an
+/// instance (memory up to `limits.memory`), so this bounds what one busy
+/// plugin can take from the host; further calls queue.
+pub const DEFAULT_CONCURRENCY: u32 = 64;
+
+/// Accepted `limits.concurrency`.
+pub const CONCURRENCY_BOUNDS: RangeInclusive<u32> = 1..=1024;
+
 /// Accepted `limits.max-output`: 1 byte to 256 MiB (a result is held in
 /// memory and sent as one JSON line).
 pub const MAX_OUTPUT_BOUNDS: RangeInclusive<u64> = 1..=(256 << 20);
@@ -119,6 +127,8 @@ pub struct Limits {
     pub timeout: Duration,
     /// Bytes of one result.
     pub max_output: u64,
+    /// Calls of this plugin that may run at once; more wait their turn.
+    pub concurrency: u32,
 }
 
 impl Default for Limits {
@@ -128,6 +138,7 @@ impl Default for Limits {
             fuel: DEFAULT_FUEL,
             timeout: DEFAULT_TIMEOUT,
             max_output: DEFAULT_MAX_OUTPUT,
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -327,7 +338,7 @@ impl Policy {
             p.check_keys(
                 "limits",
                 limits,
-                &["memory", "fuel", "timeout", "max-output"],
+                &["memory", "fuel", "timeout", "max-output", "concurrency"],
             );
             if let Some(v) = limits.get("memory") {
                 policy.limits.memory = p.size("limits.memory", v, MEMORY_BOUNDS, DEFAULT_MEMORY);
@@ -349,6 +360,18 @@ impl Policy {
             }
             if let Some(v) = limits.get("timeout") {
                 policy.limits.timeout = p.duration("limits.timeout", v);
+            }
+            if let Some(v) = limits.get("concurrency") {
+                policy.limits.concurrency = match v.as_integer() {
+                    Some(n) if n >= 1 && n <= i64::from(*CONCURRENCY_BOUNDS.end()) => n as u32,
+                    _ => {
+                        p.invalid(
+                            "limits.concurrency",
+                            format!("expected an integer from 1 to {}, found {}", CONCURRENCY_BOUNDS.end(), found(v)),
+                        );
+                        DEFAULT_CONCURRENCY
+                    }
+                };
             }
             if let Some(v) = limits.get("max-output") {
                 policy.limits.max_output = p.size(
@@ -993,7 +1016,8 @@ mod tests {
                 memory: 128 << 20,
                 fuel: 5_000_000_000,
                 timeout: Duration::from_millis(500),
-                max_output: 65536
+                max_output: 65536,
+                concurrency: DEFAULT_CONCURRENCY,
             }
         );
         assert_eq!(
@@ -1100,7 +1124,7 @@ mod tests {
     fn unknown_keys_at_every_level() {
         assert_eq!(
             one_error("[limits]\ncpu = 1"),
-            r#"weather.toml: unknown key "limits.cpu" (expected one of memory, fuel, timeout, max-output)"#
+            r#"weather.toml: unknown key "limits.cpu" (expected one of memory, fuel, timeout, max-output, concurrency)"#
         );
         assert!(one_error("[limit]\nmemory = 1")
             .contains(r#"unknown key "limit" (expected one of names, limits, fs, env, network)"#));
