@@ -10,6 +10,7 @@ use ward_guest::prelude::*;
 #[derive(Deserialize, JsonSchema)]
 struct Describe {
     /// The sample; at least one number.
+    #[schemars(length(min = 1))]
     numbers: Vec<f64>,
 }
 
