@@ -26,7 +26,7 @@ async fn python_and_js_plugins_answer_like_rust_ones() {
     assert_eq!(s["words"], 7);
     assert_eq!(s["most_common"][0]["word"], "the");
     let r = ward.call("js-hello_slugify", json!({"text": "Héllo, Wörld!"})).await;
-    assert_eq!(text(&r), "hello-world", "{r:?}");
+    assert_eq!(r.structured_content.as_ref().expect("structured")["slug"], "hello-world", "{r:?}");
     // A wrongly typed argument is refused before the guest runs, in any language.
     let r = ward.call("python-hello_greet", json!({"name": 5})).await;
     assert!(is_error(&r) && text(&r).contains("/name"), "{r:?}");

@@ -4,6 +4,6 @@ set -eu
 cd "$(dirname "$0")"
 cargo build --release --target wasm32-wasip2
 mkdir -p dist
-cp target/wasm32-wasip2/release/{{lib_name}}.wasm dist/.{{name}}.wasm.tmp
+cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release/{{lib_name}}.wasm" dist/.{{name}}.wasm.tmp
 mv dist/.{{name}}.wasm.tmp dist/{{name}}.wasm
 echo "built dist/{{name}}.wasm"
