@@ -17,7 +17,12 @@ use clap::{Parser, Subcommand};
 
 /// ward's build tasks.
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "ward's build tasks", version)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "ward's build tasks",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -50,14 +55,18 @@ enum Task {
     },
 }
 
+/// Every example plugin: the Rust ones (plugins/*/Cargo.toml), then the
+/// Python and JavaScript ones (plugins/*/app.py, plugins/*/package.json).
+pub(crate) fn example_plugins() -> Result<()> {
+    guests::plugins()?;
+    let root = util::root();
+    polyglot::build_all(&root, &root.join("plugins"), &root.join("target").join("plugins")).map(drop)
+}
+
 fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.task {
-        Task::Plugins => guests::plugins().and_then(|()| {
-            // Python and JavaScript examples (plugins/*/app.py, plugins/*/package.json).
-            let root = util::root();
-            polyglot::build_all(&root, &root.join("plugins"), &root.join("target").join("plugins")).map(drop)
-        }),
+        Task::Plugins => example_plugins(),
         Task::TestPlugins => guests::test_plugins(),
         Task::Conformance => conformance::run(),
         Task::Test { args } => test::run(&args),
