@@ -18,7 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the plugins of a directory over MCP on stdin/stdout.
+    /// Serve the plugins of a directory over MCP: on stdin/stdout, or over
+    /// Streamable HTTP with `--http ADDR` (add `--stdio` for both).
     Serve(ServeArgs),
     /// Load every plugin and policy of a directory, report problems, and exit.
     Check {
@@ -58,6 +59,43 @@ struct ServeArgs {
     /// Items per page of list results.
     #[arg(long, default_value_t = 100, hide = true)]
     page_size: usize,
+    /// Serve MCP over Streamable HTTP at http://ADDR/mcp (e.g. 127.0.0.1:8080)
+    /// instead of stdin/stdout. Both protocol eras: legacy sessions
+    /// (Mcp-Session-Id) and stateless 2026-07-28 requests.
+    #[arg(long, value_name = "ADDR", help_heading = "HTTP")]
+    http: Option<std::net::SocketAddr>,
+    /// With --http: serve stdin/stdout too (ward then exits when stdin closes).
+    #[arg(long, requires = "http", help_heading = "HTTP")]
+    stdio: bool,
+    /// Allow --http on a non-loopback address (0.0.0.0, a LAN address).
+    /// Refused without it. Use with --auth-token-file.
+    #[arg(long, requires = "http", help_heading = "HTTP")]
+    http_public: bool,
+    /// Also accept this Host header (`name` or `name:port`; repeatable).
+    /// localhost, 127.0.0.1, ::1 and the bound address are always accepted;
+    /// `*` accepts any Host (only behind a proxy that checks it).
+    #[arg(long, value_name = "HOST", requires = "http", help_heading = "HTTP")]
+    allowed_host: Vec<String>,
+    /// Also accept browser requests from this Origin (`https://app.example:443`,
+    /// `http://localhost:*`; repeatable). By default only the server's own
+    /// origin; requests without an Origin header always pass. `*` accepts any.
+    #[arg(long, value_name = "ORIGIN", requires = "http", help_heading = "HTTP")]
+    allowed_origin: Vec<String>,
+    /// Require `Authorization: Bearer TOKEN` on every HTTP request, TOKEN read
+    /// from this file. The token may also come from $WARD_AUTH_TOKEN; it is
+    /// never taken on the command line.
+    #[arg(long, value_name = "PATH", requires = "http", help_heading = "HTTP")]
+    auth_token_file: Option<PathBuf>,
+    /// Largest accepted HTTP request body, in bytes (larger: 413).
+    #[arg(long, default_value_t = 4 << 20, value_name = "BYTES", help_heading = "HTTP")]
+    max_body_bytes: usize,
+    /// Deadline of one HTTP request, body upload and answer included, in
+    /// seconds. Session event streams and subscriptions/listen are exempt.
+    #[arg(long, default_value_t = 300, value_name = "SECS", help_heading = "HTTP")]
+    request_timeout: u64,
+    /// On SIGTERM/SIGINT, how long HTTP requests in flight may still run, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECS", help_heading = "HTTP")]
+    shutdown_grace: u64,
 }
 
 fn main() -> ExitCode {
@@ -151,13 +189,75 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
             started.loader.clone(),
         )?),
     };
-    tracing::info!(plugins = started.registry.plugin_names().len(), dir = %config.plugins.display(), "serving over stdio");
     let options = ward::ServerOptions {
         page_size: args.page_size,
         ..Default::default()
     };
-    ward::serve_stdio_with(started.registry.clone(), options).await?;
+    let Some(addr) = args.http else {
+        tracing::info!(plugins = started.registry.plugin_names().len(), dir = %config.plugins.display(), "serving over stdio");
+        ward::serve_stdio_with(started.registry.clone(), options).await?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let auth_token = match &args.auth_token_file {
+        Some(path) => Some(ward::protocol::http::read_token_file(path)?),
+        None => std::env::var(ward::protocol::http::AUTH_TOKEN_ENV)
+            .ok()
+            .filter(|token| !token.trim().is_empty())
+            .map(|token| token.trim().to_owned()),
+    };
+    let http = ward::protocol::HttpOptions {
+        public: args.http_public,
+        allowed_hosts: args.allowed_host,
+        allowed_origins: args.allowed_origin,
+        auth_token,
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+        server: options.clone(),
+        ..ward::protocol::HttpOptions::new(addr)
+    };
+    let listener = http.bind().await?;
+    tracing::info!(
+        plugins = started.registry.plugin_names().len(),
+        dir = %config.plugins.display(),
+        "listening on http://{}/mcp",
+        listener.local_addr()
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(shutdown_on_signal(shutdown.clone()));
+    let http = tokio::spawn(listener.serve(started.registry.clone(), shutdown.clone()));
+    if args.stdio {
+        let stdio = ward::serve_stdio_with(started.registry.clone(), options);
+        tokio::select! {
+            result = stdio => {
+                result?;
+                shutdown.cancel();
+            }
+            _ = shutdown.cancelled() => {}
+        }
+    }
+    http.await.context("the HTTP server task panicked")??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_on_signal(shutdown: tokio_util::sync::CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
 }
 
 async fn check(dir: PathBuf) -> Result<ExitCode> {

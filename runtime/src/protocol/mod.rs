@@ -1,4 +1,4 @@
-//! MCP over stdio: the rmcp server handler and the transport. Knows MCP, not wasmtime.
+//! MCP over stdio and HTTP: the rmcp server handler and the transports. Knows MCP, not wasmtime.
 //!
 //! - [`server`]: [`WardServer`], a hand-written rmcp `ServerHandler` with one
 //!   method per MCP request, speaking the legacy `initialize` era
@@ -9,15 +9,19 @@
 //! - [`transport`]: newline-delimited JSON-RPC on byte streams, where every
 //!   hostile line gets its JSON-RPC error and the server keeps serving;
 //!   [`serve_stdio`] for `ward serve`, [`serve_io`] for anything else.
+//! - [`http`]: Streamable HTTP at `/mcp` for `ward serve --http`, both eras,
+//!   with Host/Origin checks, an optional bearer token and graceful shutdown.
 //!
 //! The handler does not know its transport: tests drive it over in-memory
 //! pipes with rmcp's own client.
 
+pub mod http;
 pub mod server;
 pub mod transport;
 
 #[cfg(test)]
 mod tests;
 
+pub use http::{HttpListener, HttpOptions};
 pub use server::{to_mcp_error, ServerOptions, WardServer, SUPPORTED_PROTOCOL_VERSIONS};
 pub use transport::{serve_io, serve_stdio, serve_stdio_with};
