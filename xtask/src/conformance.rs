@@ -241,7 +241,8 @@ impl Ward {
                 let _ = writeln!(log, "{line}");
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.trim_end_matches("/mcp").to_owned());
+                        let url = rest.split_whitespace().next().unwrap_or_default();
+                        let _ = tx.send(url.trim_end_matches("/mcp").to_owned());
                     }
                 }
             }
