@@ -1,1 +1,776 @@
-fn main() {}
+//! `ward-bench`: ward's benchmarks, run by `cargo xtask bench` (which builds
+//! this binary, `ward` and `native-greet` in release, and the plugins, first).
+//!
+//! 1. `roundtrip`: sequential tools/call round trips of `hello_greet` over
+//!    stdio pipes, ward vs `native-greet` (the same tool written directly on
+//!    rmcp). Goal: ward p50 ≤ 1.5× native p50.
+//! 2. `throughput`: pipelined tools/call with 16 and 64 in flight over one
+//!    connection. Goal: ≥ 20,000 calls/s with 16 in flight.
+//! 3. `startup`: spawn → first tools/list answer with 20 plugins, cold and
+//!    warm compiled-artifact cache. Goal: warm ≤ 50 ms.
+//! 4. `cpu`: a CPU-bound tool in-process with plain wasmtime, with and
+//!    without fuel + epoch interruption, and through ward. Goal: ≤ 1.3×.
+//! 5. `memory`: ward's RSS idle with 20 plugins, after 10k and after 1M
+//!    calls. Goal: RSS(1M) ≤ 1.1× RSS(10k).
+//!
+//! Every ratio is computed from figures measured in the same run.
+
+mod client;
+mod inproc;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::Parser;
+use serde_json::{json, Value};
+
+use client::{call_template, rss, Server};
+
+/// ward's benchmarks (see BENCHMARKS.md).
+#[derive(Parser)]
+#[command(name = "ward-bench")]
+struct Args {
+    /// The ward binary [default: `ward` beside this binary].
+    #[arg(long)]
+    ward: Option<PathBuf>,
+    /// The native rmcp baseline [default: `native-greet` beside this binary].
+    #[arg(long)]
+    native: Option<PathBuf>,
+    /// Built example plugins (`cargo xtask plugins`).
+    #[arg(long, default_value = "target/plugins")]
+    plugins: PathBuf,
+    /// Scratch directory (plugin copies, caches, server logs); recreated.
+    #[arg(long, default_value = "target/bench")]
+    work_dir: PathBuf,
+    /// Which benchmarks, comma-separated: roundtrip,throughput,startup,cpu,memory.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "roundtrip,throughput,startup,cpu,memory"
+    )]
+    only: Vec<String>,
+    /// Timed sequential round trips per server.
+    #[arg(long, default_value_t = 20_000)]
+    roundtrips: usize,
+    /// Pipelined calls per throughput measurement.
+    #[arg(long, default_value_t = 200_000)]
+    throughput_calls: u64,
+    /// Calls before the last memory reading (the first is after 10k).
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_calls: u64,
+    /// Start-ups per cache state.
+    #[arg(long, default_value_t = 10)]
+    startups: usize,
+    /// Calls per configuration in the CPU benchmark.
+    #[arg(long, default_value_t = 100)]
+    cpu_calls: usize,
+    /// How many numbers `stats_describe` summarises in the CPU benchmark.
+    #[arg(long, default_value_t = 100_000)]
+    cpu_numbers: usize,
+}
+
+/// One line of the summary table.
+struct Row {
+    what: String,
+    measured: String,
+    goal: String,
+    /// measured / goal, oriented so that ≤ 1.0 meets the goal.
+    ratio: Option<f64>,
+}
+
+struct Bench {
+    args: Args,
+    ward: PathBuf,
+    native: PathBuf,
+    rows: Vec<Row>,
+    notes: Vec<String>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let here = std::env::current_exe()?;
+    let dir = here.parent().context("exe has no directory")?;
+    let ward = args.ward.clone().unwrap_or_else(|| dir.join("ward"));
+    let native = args
+        .native
+        .clone()
+        .unwrap_or_else(|| dir.join("native-greet"));
+    for p in [&ward, &native] {
+        ensure!(
+            p.is_file(),
+            "{} not found; build it first (cargo xtask bench does)",
+            p.display()
+        );
+    }
+    ensure!(
+        args.plugins.join("hello.wasm").is_file(),
+        "{} has no hello.wasm; run `cargo xtask plugins`",
+        args.plugins.display()
+    );
+    if args.work_dir.exists() {
+        std::fs::remove_dir_all(&args.work_dir)?;
+    }
+    std::fs::create_dir_all(&args.work_dir)?;
+    let mut b = Bench {
+        args,
+        ward,
+        native,
+        rows: Vec::new(),
+        notes: Vec::new(),
+    };
+    eprintln!(
+        "ward-bench: ward = {}, native = {}",
+        b.ward.display(),
+        b.native.display()
+    );
+    eprintln!("ward-bench: machine: {}", machine());
+    let only = b.args.only.clone();
+    let started = Instant::now();
+    for name in &only {
+        let t = Instant::now();
+        eprintln!("\n== {name}");
+        match name.as_str() {
+            "roundtrip" => b.roundtrip()?,
+            "throughput" => b.throughput()?,
+            "startup" => b.startup()?,
+            "cpu" => b.cpu()?,
+            "memory" => b.memory()?,
+            other => bail!("unknown benchmark {other:?}"),
+        }
+        eprintln!("   ({:.1} s)", t.elapsed().as_secs_f64());
+    }
+    print!("{}", b.report(started.elapsed()));
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kb: u64 = l[9..].trim().trim_end_matches("kB").trim().parse().ok()?;
+            Some(kb as f64 / (1024.0 * 1024.0))
+        })
+        .unwrap_or(0.0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("{cpu}, {cores} cores, {mem:.1} GiB RAM, load average {load}")
+}
+
+/// `p` in [0, 1] of sorted `v`.
+fn pct(v: &[Duration], p: f64) -> Duration {
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Summary of a latency sample: p50/p90/p99/max in µs.
+fn summary(v: &mut [Duration]) -> String {
+    v.sort_unstable();
+    format!(
+        "p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs (n = {})",
+        us(pct(v, 0.5)),
+        us(pct(v, 0.9)),
+        us(pct(v, 0.99)),
+        us(*v.last().unwrap()),
+        v.len()
+    )
+}
+
+/// Appends a custom section named `name` with `payload` to a component (or
+/// module): id 0, the section size, the name's length and bytes, the payload.
+/// It changes the bytes (so the sha256, so the cache key) and nothing else.
+fn with_custom_section(wasm: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb(body.len(), &mut out);
+    out.extend_from_slice(&body);
+    out
+}
+
+impl Bench {
+    fn work(&self, p: &str) -> PathBuf {
+        self.args.work_dir.join(p)
+    }
+
+    fn spawn_ward(&self, plugins: &Path, cache: Option<&Path>, log: &str) -> Result<Server> {
+        let mut cmd = Command::new(&self.ward);
+        cmd.arg("serve").arg("--plugins").arg(plugins);
+        match cache {
+            Some(c) => cmd.arg("--cache-dir").arg(c),
+            None => cmd.arg("--no-cache"),
+        };
+        cmd.env_remove("WARD_LOG").env_remove("WARD_CACHE_DIR");
+        Server::spawn(cmd, &self.work(log))
+    }
+
+    fn spawn_native(&self) -> Result<Server> {
+        Server::spawn(Command::new(&self.native), &self.work("native.log"))
+    }
+
+    /// A directory with only `hello.wasm` (and its policy, if any).
+    fn hello_dir(&self) -> Result<PathBuf> {
+        let dir = self.work("hello");
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::copy(self.args.plugins.join("hello.wasm"), dir.join("hello.wasm"))?;
+        }
+        Ok(dir)
+    }
+
+    /// 20 copies of hello, each with distinct bytes: `hello00` .. `hello19`.
+    fn twenty_dir(&self) -> Result<PathBuf> {
+        let dir = self.work("twenty");
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir)?;
+            let hello = std::fs::read(self.args.plugins.join("hello.wasm"))?;
+            for i in 0..20 {
+                let name = format!("hello{i:02}");
+                let bytes = with_custom_section(&hello, "ward-bench", name.as_bytes());
+                std::fs::write(dir.join(format!("{name}.wasm")), bytes)?;
+            }
+        }
+        Ok(dir)
+    }
+
+    // ---------------------------------------------------------------- 1
+
+    fn roundtrip(&mut self) -> Result<()> {
+        let n = self.args.roundtrips;
+        let block = 1000.min(n).max(1);
+        let template = call_template("hello_greet", &json!({"name": "bench"}));
+        let hello = self.hello_dir()?;
+        let cache = self.work("cache-hello");
+        let mut ward = self.spawn_ward(&hello, Some(&cache), "ward-roundtrip.log")?;
+        let mut native = self.spawn_native()?;
+        ward.handshake()?;
+        native.handshake()?;
+        // Both answer the same thing.
+        let (_, w) = ward.timed_call(&template)?;
+        let (_, nv) = native.timed_call(&template)?;
+        let text = |v: &Value| {
+            v["result"]["content"][0]["text"]
+                .as_str()
+                .map(str::to_owned)
+        };
+        ensure!(
+            text(&w) == text(&nv),
+            "ward and native answer differently: {w} vs {nv}"
+        );
+        for _ in 0..2000.min(n) {
+            ward.timed_call(&template)?;
+            native.timed_call(&template)?;
+        }
+        // Interleaved blocks, so that load from elsewhere hits both alike.
+        let (mut tw, mut tn, mut inner) = (Vec::new(), Vec::new(), Vec::new());
+        let mut fuel = 0;
+        while tw.len() < n {
+            for _ in 0..block.min(n - tw.len()) {
+                let (d, v) = ward.timed_call(&template)?;
+                tw.push(d);
+                let cost = &v["result"]["_meta"]["ward/cost"];
+                let dur = cost["durationMs"]
+                    .as_f64()
+                    .context("no ward/cost.durationMs")?;
+                fuel = cost["fuel"].as_u64().unwrap_or(0);
+                inner.push(Duration::from_secs_f64(dur / 1e3));
+            }
+            for _ in 0..block.min(n - tn.len()) {
+                tn.push(native.timed_call(&template)?.0);
+            }
+        }
+        ward.shutdown()?;
+        native.shutdown()?;
+        eprintln!("   ward   round trip: {}", summary(&mut tw));
+        eprintln!("   native round trip: {}", summary(&mut tn));
+        eprintln!(
+            "   ward in-process (ward/cost.durationMs): {}; fuel {fuel}",
+            summary(&mut inner)
+        );
+        let (w50, w99, n50, n99) = (pct(&tw, 0.5), pct(&tw, 0.99), pct(&tn, 0.5), pct(&tn, 0.99));
+        let (i50, i99) = (pct(&inner, 0.5), pct(&inner, 0.99));
+        self.rows.push(Row {
+            what: "1. hello_greet round trip p50, ward vs native rmcp".into(),
+            measured: format!(
+                "{:.1} µs vs {:.1} µs = {:.2}×",
+                us(w50),
+                us(n50),
+                us(w50) / us(n50)
+            ),
+            goal: "≤ 1.5×".into(),
+            ratio: Some(us(w50) / us(n50) / 1.5),
+        });
+        self.rows.push(Row {
+            what: "   round trip p99, ward vs native rmcp".into(),
+            measured: format!(
+                "{:.1} µs vs {:.1} µs = {:.2}×",
+                us(w99),
+                us(n99),
+                us(w99) / us(n99)
+            ),
+            goal: "(no goal)".into(),
+            ratio: None,
+        });
+        self.rows.push(Row {
+            what: "   ward-internal per call (ward/cost.durationMs) p50 / p99".into(),
+            measured: format!("{:.1} µs / {:.1} µs; {fuel} fuel", us(i50), us(i99)),
+            goal: "(no goal)".into(),
+            ratio: None,
+        });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 2
+
+    fn throughput(&mut self) -> Result<()> {
+        let calls = self.args.throughput_calls;
+        let template = call_template("hello_greet", &json!({"name": "bench"}));
+        let hello = self.hello_dir()?;
+        let cache = self.work("cache-hello");
+        let mut rates = Vec::new();
+        for (label, is_ward) in [("ward", true), ("native", false)] {
+            let mut server = if is_ward {
+                self.spawn_ward(&hello, Some(&cache), "ward-throughput.log")?
+            } else {
+                self.spawn_native()?
+            };
+            server.handshake()?;
+            server.pipelined(&template, (calls / 10).max(1000), 16)?; // warm-up
+            for in_flight in [1usize, 16, 64] {
+                let (elapsed, errors) = server.pipelined(&template, calls, in_flight)?;
+                ensure!(
+                    errors == 0,
+                    "{label}: {errors} error answers with {in_flight} in flight"
+                );
+                let rate = calls as f64 / elapsed.as_secs_f64();
+                eprintln!(
+                    "   {label:6} {in_flight:2} in flight: {calls} calls in {:.2} s = {rate:.0} calls/s",
+                    elapsed.as_secs_f64()
+                );
+                rates.push((label, in_flight, rate));
+            }
+            server.shutdown()?;
+        }
+        let get = |l: &str, k: usize| rates.iter().find(|r| r.0 == l && r.1 == k).unwrap().2;
+        for k in [16, 64, 1] {
+            let (w, n) = (get("ward", k), get("native", k));
+            self.rows.push(Row {
+                what: if k == 16 {
+                    "2. throughput, 16 in flight (ward; native rmcp for reference)".into()
+                } else {
+                    format!("   throughput, {k} in flight")
+                },
+                measured: format!("{w:.0}/s (native {n:.0}/s)"),
+                goal: if k == 16 {
+                    "≥ 20,000/s".into()
+                } else {
+                    "(no goal)".into()
+                },
+                ratio: (k == 16).then(|| 20_000.0 / w),
+            });
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 3
+
+    /// Spawn → initialize → tools/list answer; returns that time and the
+    /// number of tools listed.
+    fn time_startup(
+        &self,
+        mut cmd_server: impl FnMut() -> Result<Server>,
+    ) -> Result<(Duration, usize)> {
+        let start = Instant::now();
+        let mut server = cmd_server()?;
+        server.handshake()?;
+        let list = server.request("tools/list", json!({}))?;
+        let elapsed = start.elapsed();
+        let tools = list["tools"].as_array().map_or(0, Vec::len);
+        server.shutdown()?;
+        Ok((elapsed, tools))
+    }
+
+    fn startup(&mut self) -> Result<()> {
+        let runs = self.args.startups.max(1);
+        let twenty = self.twenty_dir()?;
+        let mut cold = Vec::new();
+        for i in 0..runs {
+            let cache = self.work(&format!("cache-cold-{i}"));
+            let (d, tools) =
+                self.time_startup(|| self.spawn_ward(&twenty, Some(&cache), "ward-startup.log"))?;
+            ensure!(
+                tools == 20,
+                "cold start-up listed {tools} tools, expected 20"
+            );
+            cold.push(d);
+            std::fs::remove_dir_all(&cache).ok();
+        }
+        let warm_cache = self.work("cache-twenty");
+        // Populate the cache once.
+        self.time_startup(|| self.spawn_ward(&twenty, Some(&warm_cache), "ward-startup.log"))?;
+        let mut warm = Vec::new();
+        for _ in 0..runs {
+            let (d, tools) = self
+                .time_startup(|| self.spawn_ward(&twenty, Some(&warm_cache), "ward-startup.log"))?;
+            ensure!(
+                tools == 20,
+                "warm start-up listed {tools} tools, expected 20"
+            );
+            warm.push(d);
+        }
+        let mut none = Vec::new();
+        for _ in 0..runs {
+            none.push(
+                self.time_startup(|| self.spawn_ward(&twenty, None, "ward-startup.log"))?
+                    .0,
+            );
+        }
+        let mut native = Vec::new();
+        for _ in 0..runs {
+            native.push(self.time_startup(|| self.spawn_native())?.0);
+        }
+        let mut empty = Vec::new();
+        let empty_dir = self.work("empty");
+        std::fs::create_dir_all(&empty_dir)?;
+        for _ in 0..runs {
+            empty.push(
+                self.time_startup(|| {
+                    self.spawn_ward(&empty_dir, Some(&warm_cache), "ward-startup.log")
+                })?
+                .0,
+            );
+        }
+        for v in [&mut cold, &mut warm, &mut none, &mut native, &mut empty] {
+            v.sort_unstable();
+        }
+        let line = |v: &[Duration]| {
+            format!(
+                "median {:.1} ms, min {:.1} ms, max {:.1} ms",
+                ms(pct(v, 0.5)),
+                ms(v[0]),
+                ms(*v.last().unwrap())
+            )
+        };
+        eprintln!("   ward, 20 plugins, cold cache:  {}", line(&cold));
+        eprintln!("   ward, 20 plugins, warm cache:  {}", line(&warm));
+        eprintln!("   ward, 20 plugins, --no-cache:  {}", line(&none));
+        eprintln!("   ward, no plugins:              {}", line(&empty));
+        eprintln!("   native rmcp server:            {}", line(&native));
+        let w = ms(pct(&warm, 0.5));
+        self.rows.push(Row {
+            what: "3. start-up to first tools/list, 20 plugins, warm cache (median)".into(),
+            measured: format!("{w:.1} ms (min {:.1})", ms(warm[0])),
+            goal: "≤ 50 ms".into(),
+            ratio: Some(w / 50.0),
+        });
+        self.rows.push(Row {
+            what: "   same, cold cache (fresh --cache-dir) / --no-cache".into(),
+            measured: format!(
+                "{:.1} ms / {:.1} ms",
+                ms(pct(&cold, 0.5)),
+                ms(pct(&none, 0.5))
+            ),
+            goal: "(no goal)".into(),
+            ratio: None,
+        });
+        self.rows.push(Row {
+            what: "   floors: ward with no plugins / native rmcp server".into(),
+            measured: format!(
+                "{:.1} ms / {:.1} ms",
+                ms(pct(&empty, 0.5)),
+                ms(pct(&native, 0.5))
+            ),
+            goal: "(no goal)".into(),
+            ratio: None,
+        });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 4
+
+    fn cpu(&mut self) -> Result<()> {
+        let n = self.args.cpu_calls.max(5);
+        let stats = self.args.plugins.join("stats.wasm");
+        ensure!(
+            stats.is_file(),
+            "{} missing; run `cargo xtask plugins`",
+            stats.display()
+        );
+        let numbers: Vec<f64> = (0..self.args.cpu_numbers)
+            .map(|i| ((i * 7919) % 10007) as f64 * 0.25)
+            .collect();
+        let arguments = json!({ "numbers": numbers });
+        let arguments_text = arguments.to_string();
+        let describe = "describe".to_string();
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let measure = |fuel: bool, epoch: bool| -> Result<(Vec<Duration>, u64)> {
+            let runner = inproc::Runner::new(&stats, fuel, epoch)?;
+            rt.block_on(async {
+                for _ in 0..(n / 5).max(2) {
+                    runner.call(&describe, &arguments_text).await?;
+                }
+                let mut v = Vec::with_capacity(n);
+                let mut used = 0;
+                for _ in 0..n {
+                    let (d, f) = runner.call(&describe, &arguments_text).await?;
+                    v.push(d);
+                    used = f;
+                }
+                Ok((v, used))
+            })
+        };
+        // Alternate the configurations, twice each, and pool.
+        let (mut plain, mut metered, mut fuel_only, mut epoch_only, mut fuel) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
+        for _ in 0..2 {
+            plain.extend(measure(false, false)?.0);
+            let (m, f) = measure(true, true)?;
+            metered.extend(m);
+            fuel = f;
+            fuel_only.extend(measure(true, false)?.0);
+            epoch_only.extend(measure(false, true)?.0);
+        }
+        for v in [&mut plain, &mut metered, &mut fuel_only, &mut epoch_only] {
+            v.sort_unstable();
+        }
+
+        // Through ward: the same component, the same arguments.
+        let dir = self.work("cpu");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(&stats, dir.join("stats.wasm"))?;
+        let template = call_template("stats_describe", &arguments);
+        let mut ward = self.spawn_ward(&dir, Some(&self.work("cache-cpu")), "ward-cpu.log")?;
+        ward.handshake()?;
+        let (mut rt_ward, mut inner) = (Vec::new(), Vec::new());
+        let mut ward_fuel = 0;
+        for i in 0..n + (n / 5).max(2) {
+            let (d, v) = ward.timed_call(&template)?;
+            ensure!(
+                v["result"]["isError"] != json!(true),
+                "stats_describe failed: {v}"
+            );
+            if i < (n / 5).max(2) {
+                continue;
+            }
+            let cost = &v["result"]["_meta"]["ward/cost"];
+            inner.push(Duration::from_secs_f64(
+                cost["durationMs"].as_f64().context("no durationMs")? / 1e3,
+            ));
+            ward_fuel = cost["fuel"].as_u64().unwrap_or(0);
+            rt_ward.push(d);
+        }
+        ward.shutdown()?;
+        inner.sort_unstable();
+        rt_ward.sort_unstable();
+
+        let p = ms(pct(&plain, 0.5));
+        let m = ms(pct(&metered, 0.5));
+        let w = ms(pct(&inner, 0.5));
+        let r = ms(pct(&rt_ward, 0.5));
+        eprintln!(
+            "   stats_describe over {} numbers ({} KiB of arguments), medians of {} calls:",
+            self.args.cpu_numbers,
+            arguments_text.len() / 1024,
+            plain.len()
+        );
+        eprintln!(
+            "   in-process, plain wasmtime (no fuel, no epochs): {p:.3} ms (p90 {:.3})",
+            ms(pct(&plain, 0.9))
+        );
+        eprintln!(
+            "   in-process, fuel + epoch interruption:          {m:.3} ms (p90 {:.3}); {fuel} fuel",
+            ms(pct(&metered, 0.9))
+        );
+        let (fo, eo) = (ms(pct(&fuel_only, 0.5)), ms(pct(&epoch_only, 0.5)));
+        eprintln!(
+            "   in-process, fuel only:                          {fo:.3} ms (p90 {:.3})",
+            ms(pct(&fuel_only, 0.9))
+        );
+        eprintln!(
+            "   in-process, epoch interruption only:            {eo:.3} ms (p90 {:.3})",
+            ms(pct(&epoch_only, 0.9))
+        );
+        eprintln!("   ward, ward/cost.durationMs:                      {w:.3} ms (p90 {:.3}); {ward_fuel} fuel", ms(pct(&inner, 0.9)));
+        eprintln!(
+            "   ward, round trip over stdio:                     {r:.3} ms (p90 {:.3})",
+            ms(pct(&rt_ward, 0.9))
+        );
+        self.rows.push(Row {
+            what: format!("4. CPU-bound tool (stats_describe, {} numbers): ward in-call time vs plain wasmtime", self.args.cpu_numbers),
+            measured: format!("{w:.2} ms vs {p:.2} ms = {:.2}×", w / p),
+            goal: "≤ 1.3×".into(),
+            ratio: Some(w / p / 1.3),
+        });
+        self.rows.push(Row {
+            what: "   fuel + epochs alone (same engine set-up, in-process)".into(),
+            measured: format!("{m:.2} ms vs {p:.2} ms = {:.2}×", m / p),
+            goal: "(≤ 1.3×)".into(),
+            ratio: None,
+        });
+        self.rows.push(Row {
+            what: "   fuel only / epochs only (in-process)".into(),
+            measured: format!("{:.2}× / {:.2}×", fo / p, eo / p),
+            goal: "(no goal)".into(),
+            ratio: None,
+        });
+        self.rows.push(Row {
+            what: "   ward round trip over stdio (JSON parse, schema check, pipes)".into(),
+            measured: format!("{r:.2} ms = {:.2}× plain in-process", r / p),
+            goal: "(no goal)".into(),
+            ratio: None,
+        });
+        if fuel != ward_fuel {
+            self.notes.push(format!(
+                "cpu: fuel in-process {fuel} vs in ward {ward_fuel}"
+            ));
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 5
+
+    fn memory(&mut self) -> Result<()> {
+        let total = self.args.memory_calls.max(20_000);
+        let twenty = self.twenty_dir()?;
+        let cache = self.work("cache-twenty");
+        let mut ward = self.spawn_ward(&twenty, Some(&cache), "ward-memory.log")?;
+        ward.handshake()?;
+        let list = ward.request("tools/list", json!({}))?;
+        ensure!(
+            list["tools"].as_array().map_or(0, Vec::len) == 20,
+            "expected 20 tools"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let pid = ward.pid();
+        let (idle, _) = rss(pid)?;
+        // Spread the calls over the 20 plugins, one chunk each in turn.
+        let templates: Vec<String> = (0..20)
+            .map(|i| call_template(&format!("hello{i:02}_greet"), &json!({"name": "bench"})))
+            .collect();
+        let mut done = 0u64;
+        let mut chunk_ix = 0;
+        let mut run_to = |target: u64, ward: &mut Server| -> Result<()> {
+            while done < target {
+                let k = (target - done).min(1000);
+                let (_, errors) = ward.pipelined(&templates[chunk_ix % 20], k, 16)?;
+                ensure!(errors == 0, "{errors} error answers");
+                chunk_ix += 1;
+                done += k;
+            }
+            Ok(())
+        };
+        let t = Instant::now();
+        run_to(10_000, &mut ward)?;
+        let (at10k, _) = rss(pid)?;
+        run_to(100_000.min(total), &mut ward)?;
+        let (at100k, _) = rss(pid)?;
+        let mut last_report = Instant::now();
+        let mut step = 100_000;
+        while step < total {
+            step = (step + 100_000).min(total);
+            run_to(step, &mut ward)?;
+            if last_report.elapsed() > Duration::from_secs(10) {
+                eprintln!("   ... {step} calls, RSS {:.1} MiB", mib(rss(pid)?.0));
+                last_report = Instant::now();
+            }
+        }
+        let (at_total, hwm) = rss(pid)?;
+        let elapsed = t.elapsed();
+        ward.shutdown()?;
+        eprintln!(
+            "   RSS idle {:.1} MiB; after 10k calls {:.1} MiB; after 100k {:.1} MiB; after {total} {:.1} MiB (peak {:.1} MiB); {total} calls in {:.1} s",
+            mib(idle), mib(at10k), mib(at100k), mib(at_total), mib(hwm), elapsed.as_secs_f64()
+        );
+        self.rows.push(Row {
+            what: format!("5. RSS after {total} calls vs after 10k (20 plugins, 16 in flight)"),
+            measured: format!(
+                "{:.1} MiB vs {:.1} MiB = {:.3}×",
+                mib(at_total),
+                mib(at10k),
+                at_total as f64 / at10k as f64
+            ),
+            goal: "≤ 1.1×".into(),
+            ratio: Some(at_total as f64 / at10k as f64 / 1.1),
+        });
+        self.rows.push(Row {
+            what: "   RSS idle with 20 plugins / peak (VmHWM)".into(),
+            measured: format!("{:.1} MiB / {:.1} MiB", mib(idle), mib(hwm)),
+            goal: "(no goal)".into(),
+            ratio: None,
+        });
+        Ok(())
+    }
+
+    fn report(&self, elapsed: Duration) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "\n## ward-bench results\n");
+        let _ = writeln!(s, "machine: {}", machine());
+        let _ = writeln!(s, "total time: {:.0} s\n", elapsed.as_secs_f64());
+        let _ = writeln!(
+            s,
+            "| benchmark | measured | goal | measured/goal | verdict |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for r in &self.rows {
+            let (ratio, verdict) = match r.ratio {
+                Some(x) => (format!("{x:.2}"), if x <= 1.0 { "met" } else { "MISSED" }),
+                None => (String::new(), ""),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                r.what, r.measured, r.goal, ratio, verdict
+            );
+        }
+        let _ = writeln!(s, "\n(measured/goal is oriented so that ≤ 1.00 meets the goal; for throughput it is goal/measured.)");
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
+        s
+    }
+}
