@@ -84,7 +84,12 @@ pub fn run() -> Result<()> {
         }
     }
 
-    let mut ward = Ward::start(&ward_bin, &plugins, &work.join("cache"), &out.join("ward.log"))?;
+    let mut ward = Ward::start(
+        &ward_bin,
+        &plugins,
+        &work.join("cache"),
+        &out.join("ward.log"),
+    )?;
     let url = format!("http://{}/mcp", ward.addr);
     let mut failed = Vec::new();
     for revision in REVISIONS {
@@ -92,7 +97,9 @@ pub fn run() -> Result<()> {
         fs::write(&expected, expected_yaml(&baseline, revision))?;
         let results = out.join(revision);
         let _ = fs::remove_dir_all(&results);
-        util::step(format!("conformance: server requirements {revision} against {url}"));
+        util::step(format!(
+            "conformance: server requirements {revision} against {url}"
+        ));
         let status = Command::new(&tools.node)
             .arg(&tools.cli)
             .args(["server", "--url", &url, "--requirements", revision])

@@ -99,7 +99,10 @@ impl std::fmt::Debug for HttpOptions {
             .field("public", &self.public)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("allowed_origins", &self.allowed_origins)
-            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
@@ -180,7 +183,11 @@ impl HttpListener {
     }
 
     /// Serves until `shutdown` is cancelled, then shuts down gracefully.
-    pub async fn serve<B: Backend>(self, backend: Arc<B>, shutdown: CancellationToken) -> Result<()> {
+    pub async fn serve<B: Backend>(
+        self,
+        backend: Arc<B>,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
         let HttpListener {
             listener,
             local_addr,
@@ -298,7 +305,10 @@ impl<B: Backend> App<B> {
             return plain(StatusCode::NOT_FOUND, "Not Found: MCP is served at /mcp");
         }
         if !self.authorized(request.headers()) {
-            let mut response = plain(StatusCode::UNAUTHORIZED, "Unauthorized: bearer token required");
+            let mut response = plain(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized: bearer token required",
+            );
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 http::HeaderValue::from_static("Bearer realm=\"ward\""),
@@ -308,16 +318,15 @@ impl<B: Backend> App<B> {
         if !is_long_lived(&request) {
             let guard = self.in_flight.enter();
             let deadline = tokio::time::Instant::now() + self.request_timeout;
-            let response =
-                match tokio::time::timeout_at(deadline, self.mcp.handle(request)).await {
-                    Ok(response) => response,
-                    Err(_) => {
-                        return plain(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "Service Unavailable: request timed out",
-                        )
-                    }
-                };
+            let response = match tokio::time::timeout_at(deadline, self.mcp.handle(request)).await {
+                Ok(response) => response,
+                Err(_) => {
+                    return plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Service Unavailable: request timed out",
+                    )
+                }
+            };
             let (parts, body) = response.into_parts();
             let body = Tracked {
                 inner: body,
@@ -477,7 +486,6 @@ impl Body for Tracked {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,10 +510,7 @@ mod tests {
     #[test]
     fn defaults_allow_only_loopback_and_own_origin() {
         let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert_eq!(
-            allowed_hosts(local, &[]),
-            ["localhost", "127.0.0.1", "::1"]
-        );
+        assert_eq!(allowed_hosts(local, &[]), ["localhost", "127.0.0.1", "::1"]);
         assert_eq!(
             allowed_origins(local, &["https://app.example:443".into()]),
             [

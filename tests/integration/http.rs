@@ -1,0 +1,409 @@
+//! `ward serve --http`: Streamable HTTP in both eras with rmcp's own client,
+//! and the listener's defences with raw requests (issue 8).
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest, Implementation,
+    ProgressNotificationParam, ProtocolVersion, Request,
+};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RunningService,
+};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
+use tokio::process::Child;
+use tokio::sync::mpsc;
+
+use crate::util::{obj, repo, serve_command, text, Dir, Era};
+
+/// A `ward serve --http 127.0.0.1:0` and what it logged.
+struct HttpWard {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl HttpWard {
+    async fn start(dir: &Dir, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut cmd = serve_command(dir.path());
+        cmd.args(["--http", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("WARD_AUTH_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in envs {
+            cmd.env(key, value);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(url.to_owned());
+                }
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        let url = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("ward did not listen; log:\n{}", log.lock().unwrap()));
+        Self { child, url, log }
+    }
+
+    fn addr(&self) -> &str {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches("/mcp")
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    async fn connect(&self, era: Era, token: Option<&str>) -> Client {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(self.url.clone());
+        if let Some(token) = token {
+            config = config.auth_header(token);
+        }
+        let transport = StreamableHttpClientTransport::from_config(config);
+        let (tx, notes) = mpsc::unbounded_channel();
+        let mut info = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("ward-http-tests", "0"),
+        );
+        let service = match era {
+            Era::Legacy(_) => {
+                info.protocol_version = ProtocolVersion::V_2025_11_25;
+                Notes { tx, info }
+                    .serve(transport)
+                    .await
+                    .expect("initialize")
+            }
+            Era::Modern => Notes { tx, info }
+                .serve_with_lifecycle(
+                    transport,
+                    ClientLifecycleMode::Discover {
+                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    },
+                )
+                .await
+                .expect("discover"),
+        };
+        Client { service, notes }
+    }
+
+    /// A raw POST of `body` to /mcp with the usual MCP headers plus `headers`.
+    async fn post(
+        &self,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(body).send().await.unwrap()
+    }
+
+    async fn sigterm(&self) {
+        let pid = self.child.id().unwrap().to_string();
+        let status = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// A connected client and the notifications it received.
+struct Client {
+    service: RunningService<RoleClient, Notes>,
+    notes: mpsc::UnboundedReceiver<Value>,
+}
+
+#[derive(Clone)]
+struct Notes {
+    tx: mpsc::UnboundedSender<Value>,
+    info: ClientConfig,
+}
+
+impl ClientHandler for Notes {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+    async fn on_progress(&self, p: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
+        let _ = self.tx.send(json!({"progress": p.progress}));
+    }
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.tx.send(json!("tools/list_changed"));
+    }
+}
+
+impl Client {
+    async fn call(&self, name: &str, args: Value) -> rmcp::model::CallToolResult {
+        self.service
+            .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(obj(args)))
+            .await
+            .unwrap_or_else(|e| panic!("calling {name}: {e}"))
+    }
+
+    async fn wait_for(&mut self, what: &Value) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout_at(deadline, self.notes.recv()).await {
+                Ok(Some(note)) if &note == what => return,
+                Ok(Some(_)) => continue,
+                _ => panic!("no {what} within 20 s"),
+            }
+        }
+    }
+}
+
+fn plugins() -> Dir {
+    let dir = Dir::new();
+    dir.plugin("hello", "hello");
+    // Its policy exposes the fixture's names unprefixed.
+    dir.plugin("conformance", "conformance").policy(
+        "conformance",
+        &std::fs::read_to_string(repo().join("plugins/conformance/conformance.toml")).unwrap(),
+    );
+    dir.plugin("hostile", "hostile");
+    dir
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+
+#[tokio::test]
+async fn both_eras_over_http_with_progress_and_hot_reload() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &[], &[]).await;
+    for era in [Era::Legacy("2025-11-25"), Era::Modern] {
+        let mut client = ward.connect(era, None).await;
+        let tools = client.service.list_all_tools().await.unwrap();
+        assert!(tools.iter().any(|t| t.name == "hello_greet"), "{era:?}");
+        let result = client.call("hello_greet", json!({"name": "Ada"})).await;
+        assert!(text(&result).contains("Ada"), "{era:?}");
+        client.call("test_tool_with_progress", json!({})).await;
+        for expected in [0.0, 50.0, 100.0] {
+            client.wait_for(&json!({"progress": expected})).await;
+        }
+        if let Era::Legacy(_) = era {
+            // The session's event pump reaches the client on its GET stream.
+            dir.plugin("hello", "hello2");
+            client.wait_for(&json!("tools/list_changed")).await;
+            let tools = client.service.list_all_tools().await.unwrap();
+            assert!(tools.iter().any(|t| t.name == "hello2_greet"));
+        }
+        client.service.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_bearer_token_is_required_when_configured() {
+    let dir = plugins();
+    let token_file = dir.path().join("token.txt");
+    std::fs::write(&token_file, "s3cret-token\n").unwrap();
+    let ward = HttpWard::start(
+        &dir,
+        &["--auth-token-file", token_file.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic czNjcmV0LXRva2Vu"),
+        Some("Bearer s3cret-tokenX"),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
+        let response = ward.post(&headers, INIT).await;
+        assert_eq!(response.status(), 401, "{auth:?}");
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+    }
+    let response = ward
+        .post(&[("authorization", "Bearer s3cret-token")], INIT)
+        .await;
+    assert_eq!(response.status(), 200);
+    // rmcp's client with the token, in both eras.
+    for era in [Era::Legacy("2025-11-25"), Era::Modern] {
+        let client = ward.connect(era, Some("s3cret-token")).await;
+        let result = client.call("hello_greet", json!({"name": "Bo"})).await;
+        assert!(text(&result).contains("Bo"));
+        client.service.cancel().await.unwrap();
+    }
+    // The token may come from the environment instead.
+    let ward = HttpWard::start(&dir, &[], &[("WARD_AUTH_TOKEN", "from-env")]).await;
+    assert_eq!(ward.post(&[], INIT).await.status(), 401);
+    assert_eq!(
+        ward.post(&[("authorization", "Bearer from-env")], INIT)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn foreign_hosts_and_origins_are_refused() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &["--allowed-origin", "https://app.example:443"], &[]).await;
+    let own = format!("http://{}", ward.addr());
+    let port = ward.addr().rsplit(':').next().unwrap().to_owned();
+    let evil_host = format!("evil.example:{port}");
+    for (headers, status) in [
+        (vec![("host", evil_host.as_str())], 403),
+        (vec![("origin", "http://evil.example")], 403),
+        (vec![("origin", "http://localhost:1")], 403),
+        (vec![("origin", own.as_str())], 200),
+        (vec![("origin", "https://app.example")], 200),
+        (vec![], 200),
+    ] {
+        let response = ward.post(&headers, INIT).await;
+        assert_eq!(response.status(), status, "{headers:?}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_mismatched_headers_are_rejected() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &["--max-body-bytes", "65536"], &[]).await;
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(100_000)
+    );
+    assert_eq!(ward.post(&[], big).await.status(), 413);
+
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}
+    });
+    let list =
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"_meta": meta}})
+            .to_string();
+    // Matching headers: served.
+    let response = ward
+        .post(
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/list"),
+            ],
+            list.clone(),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    // The method header contradicts the body.
+    let response = ward
+        .post(
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+            ],
+            list.clone(),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32020, "{body}");
+    // The version header contradicts the body's _meta.
+    let response = ward
+        .post(
+            &[
+                ("mcp-protocol-version", "2025-11-25"),
+                ("mcp-method", "tools/list"),
+            ],
+            list,
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32020, "{body}");
+}
+
+#[tokio::test]
+async fn a_public_bind_needs_an_explicit_flag() {
+    let dir = plugins();
+    let output = serve_command(dir.path())
+        .args(["--http", "0.0.0.0:0"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--http-public"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_call_cancelled_by_the_client_is_interrupted() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &[], &[]).await;
+    let client = ward.connect(Era::Legacy("2025-11-25"), None).await;
+    let request = ClientRequest::CallToolRequest(Request::new(
+        CallToolRequestParams::new("hostile_spin").with_arguments(obj(json!({}))),
+    ));
+    let handle = client
+        .service
+        .peer()
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    handle.cancel(Some("test".into())).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !ward.log().contains("cancelled by the client") {
+        assert!(std::time::Instant::now() < deadline, "log:\n{}", ward.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Still serving.
+    let result = client.call("hello_greet", json!({"name": "Cy"})).await;
+    assert!(text(&result).contains("Cy"));
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_call_in_flight_finish() {
+    let dir = plugins();
+    let mut ward = HttpWard::start(&dir, &[], &[]).await;
+    let client = ward.connect(Era::Legacy("2025-11-25"), None).await;
+    let call = tokio::spawn(async move {
+        let result = client.call("hostile_sleep", json!({"ms": 1500})).await;
+        (client, result)
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    ward.sigterm().await;
+    let (_client, result) = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the call in flight finished")
+        .unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let status = tokio::time::timeout(Duration::from_secs(20), ward.child.wait())
+        .await
+        .expect("ward exited after the call")
+        .unwrap();
+    assert!(status.success(), "{status:?}; log:\n{}", ward.log());
+    // No new connections once shut down.
+    assert!(reqwest::Client::new()
+        .post(&ward.url)
+        .body(INIT)
+        .send()
+        .await
+        .is_err());
+}
