@@ -9,5 +9,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::ward::plugin::{completions, prompts, resources, tools};
-pub use ward::plugin::{host, types};
+pub use self::exports::ward::plugin::{completions, prompts, resources, tools};
+pub use self::ward::plugin::{host, types};
