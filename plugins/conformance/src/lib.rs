@@ -108,6 +108,8 @@ ward_guest::plugin!(|p| {
         multiple_content_types,
     );
     p.tool("test_tool_with_logging", "Tests tool that emits log messages during execution", logging_tool);
+    // The stateless (2026-07-28) suite calls the same behaviour by this name.
+    p.tool("test_logging_tool", "Emits log messages during execution (stateless-suite name)", logging_tool);
     p.tool("test_tool_with_progress", "Tests tool that reports progress notifications", progress_tool);
     p.tool("test_error_handling", "Tests error response handling", || -> Result<String> {
         Err(Error::failed("This tool intentionally returns an error for testing"))
