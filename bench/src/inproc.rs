@@ -59,6 +59,27 @@ impl host::Host for State {
 
 impl bindings::ward::plugin::types::Host for State {}
 
+/// Pooling-allocator settings to try (wasmtime's defaults: 0, 1, off).
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// `linear_memory_keep_resident` (tables: at most 64 KiB of it).
+    pub keep_resident: usize,
+    /// `decommit_batch_size`.
+    pub decommit_batch: usize,
+    /// `pagemap_scan(Auto)`.
+    pub pagemap_scan: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            keep_resident: 0,
+            decommit_batch: 1,
+            pagemap_scan: false,
+        }
+    }
+}
+
 /// One engine configuration with one component ready to instantiate.
 pub struct Runner {
     fuel: bool,
@@ -79,6 +100,12 @@ impl Runner {
     /// `fuel`: fuel metering on (as in ward); `epoch`: epoch interruption
     /// on, with ward's 5 ms ticker and yield-on-deadline callback.
     pub fn new(wasm: &Path, fuel: bool, epoch: bool) -> Result<Self> {
+        Self::tuned(wasm, fuel, epoch, &Tuning::default())
+    }
+
+    /// [`Runner::new`] with pooling-allocator settings that ward leaves at
+    /// wasmtime's defaults.
+    pub fn tuned(wasm: &Path, fuel: bool, epoch: bool, tuning: &Tuning) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(fuel);
@@ -95,6 +122,12 @@ impl Runner {
         p.max_tables_per_component(16);
         p.max_core_instances_per_component(64);
         p.total_stacks(16);
+        p.linear_memory_keep_resident(tuning.keep_resident);
+        p.table_keep_resident(tuning.keep_resident.min(1 << 16));
+        p.decommit_batch_size(tuning.decommit_batch);
+        if tuning.pagemap_scan {
+            p.pagemap_scan(wasmtime::Enabled::Auto);
+        }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
         let engine = Engine::new(&config)?;
         let component = Component::from_file(&engine, wasm)
@@ -103,7 +136,9 @@ impl Runner {
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
-        linker.define_unknown_imports_as_traps(&component)?;
+        // Not `define_unknown_imports_as_traps`: it shadows semver-compatible
+        // WASI definitions (an import of wasi:cli/environment@0.2.6 gets a
+        // trap instead of wasmtime-wasi's @0.2.12).
         let pre = linker.instantiate_pre(&component)?;
         let tools = tools::GuestIndices::new(&pre)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));

@@ -45,7 +45,7 @@ struct Args {
     /// Scratch directory (plugin copies, caches, server logs); recreated.
     #[arg(long, default_value = "target/bench")]
     work_dir: PathBuf,
-    /// Which benchmarks, comma-separated: roundtrip,throughput,startup,cpu,memory.
+    /// Which benchmarks, comma-separated: roundtrip,throughput,startup,cpu,memory,instance.
     #[arg(
         long,
         value_delimiter = ',',
@@ -138,6 +138,7 @@ fn main() -> Result<()> {
             "startup" => b.startup()?,
             "cpu" => b.cpu()?,
             "memory" => b.memory()?,
+            "instance" => b.instance()?,
             other => bail!("unknown benchmark {other:?}"),
         }
         eprintln!("   ({:.1} s)", t.elapsed().as_secs_f64());
@@ -668,6 +669,78 @@ impl Bench {
             self.notes.push(format!(
                 "cpu: fuel in-process {fuel} vs in ward {ward_fuel}"
             ));
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 6
+
+    /// Not one of the goals: what one fresh instance + `greet` costs
+    /// in-process with ward's engine set-up (fuel + epochs, pooling), and
+    /// with pooling-allocator settings ward does not use, to tell the
+    /// runtime what per-call work is worth changing.
+    fn instance(&mut self) -> Result<()> {
+        let hello = self.args.plugins.join("hello.wasm");
+        let n = self.args.roundtrips.max(1000);
+        let tool = "greet".to_string();
+        let args = r#"{"name":"bench"}"#.to_string();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let variants = [
+            (
+                "ward's set-up (wasmtime pooling defaults)",
+                inproc::Tuning::default(),
+            ),
+            (
+                "+ linear_memory_keep_resident 4 MiB",
+                inproc::Tuning {
+                    keep_resident: 4 << 20,
+                    ..Default::default()
+                },
+            ),
+            (
+                "+ keep_resident 4 MiB + pagemap_scan",
+                inproc::Tuning {
+                    keep_resident: 4 << 20,
+                    pagemap_scan: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                "+ decommit_batch_size 16",
+                inproc::Tuning {
+                    decommit_batch: 16,
+                    ..Default::default()
+                },
+            ),
+        ];
+        let mut base = None;
+        for (label, tuning) in variants {
+            let runner = inproc::Runner::tuned(&hello, true, true, &tuning)?;
+            let (tool, args) = (tool.clone(), args.clone());
+            // On a tokio worker, as in ward (a multi-threaded process: page
+            // table changes cost TLB shoot-downs across threads).
+            let mut times = rt.block_on(rt.spawn(async move {
+                for _ in 0..n / 5 {
+                    runner.call(&tool, &args).await?;
+                }
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(runner.call(&tool, &args).await?.0);
+                }
+                anyhow::Ok(v)
+            }))??;
+            eprintln!("   {label:45} {}", summary(&mut times));
+            let p50 = us(pct(&times, 0.5));
+            let rel = *base.get_or_insert(p50);
+            self.rows.push(Row {
+                what: format!("6. fresh instance + greet in-process: {label}"),
+                measured: format!("p50 {p50:.1} µs ({:.2}×)", p50 / rel),
+                goal: "(informational)".into(),
+                ratio: None,
+            });
         }
         Ok(())
     }

@@ -13,7 +13,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn main() -> anyhow::Result<()> {
-    let drops: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(100);
+    let drops: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(100);
     let exe = std::env::current_exe()?;
     let release = exe.parent().unwrap();
     let repo: PathBuf = release.parent().unwrap().parent().unwrap().to_path_buf();
@@ -39,8 +43,14 @@ fn main() -> anyhow::Result<()> {
             let _ = tx.send((Instant::now(), line));
         }
     });
-    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"bench","version":"0"}}}}}}"#)?;
-    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#)?;
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"bench","version":"0"}}}}}}"#
+    )?;
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )?;
     rx.recv_timeout(Duration::from_secs(10))?;
 
     // Alternate between adding and removing one plugin: every drop changes
