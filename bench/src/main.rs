@@ -49,7 +49,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "roundtrip,throughput,startup,cpu,memory"
+        default_value = "roundtrip,throughput,startup,cpu,memory,instance"
     )]
     only: Vec<String>,
     /// Timed sequential round trips per server.
