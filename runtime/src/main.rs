@@ -91,7 +91,12 @@ struct ServeArgs {
     max_body_bytes: usize,
     /// Deadline of one HTTP request, body upload and answer included, in
     /// seconds. Session event streams and subscriptions/listen are exempt.
-    #[arg(long, default_value_t = 300, value_name = "SECS", help_heading = "HTTP")]
+    #[arg(
+        long,
+        default_value_t = 300,
+        value_name = "SECS",
+        help_heading = "HTTP"
+    )]
     request_timeout: u64,
     /// On SIGTERM/SIGINT, how long HTTP requests in flight may still run, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS", help_heading = "HTTP")]

@@ -23,9 +23,15 @@ async fn warm_starts_hit_the_cache_and_bad_entries_are_recompiled() {
     let ward = start_with_cache(&dir, &cache_dir).await;
     ward.wait_log("cached=false").await;
     drop(ward);
-    let entries: Vec<_> = std::fs::read_dir(&cache_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let entries: Vec<_> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
-    assert_eq!(std::fs::metadata(&cache_dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&cache_dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
 
     let ward = start_with_cache(&dir, &cache_dir).await;
     ward.wait_log("cached=true").await;

@@ -11,22 +11,44 @@ use crate::util::*;
 #[tokio::test]
 async fn python_and_js_plugins_answer_like_rust_ones() {
     let dir = Dir::new();
-    dir.plugin("hello", "hello").plugin("python-hello", "python-hello").plugin("js-hello", "js-hello");
+    dir.plugin("hello", "hello")
+        .plugin("python-hello", "python-hello")
+        .plugin("js-hello", "js-hello");
     let ward = Ward::start(dir.path()).await;
     let names = ward.tool_names().await;
-    for name in ["hello_greet", "python-hello_greet", "python-hello_text_stats", "js-hello_greet", "js-hello_slugify"] {
-        assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
+    for name in [
+        "hello_greet",
+        "python-hello_greet",
+        "python-hello_text_stats",
+        "js-hello_greet",
+        "js-hello_slugify",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
     }
     for tool in ["hello_greet", "python-hello_greet", "js-hello_greet"] {
         let r = ward.call(tool, json!({"name": "Ada"})).await;
         assert!(!is_error(&r) && text(&r).contains("Ada"), "{tool}: {r:?}");
     }
-    let r = ward.call("python-hello_text_stats", json!({"text": "the cat and the hat. The end!"})).await;
+    let r = ward
+        .call(
+            "python-hello_text_stats",
+            json!({"text": "the cat and the hat. The end!"}),
+        )
+        .await;
     let s = r.structured_content.expect("structured");
     assert_eq!(s["words"], 7);
     assert_eq!(s["most_common"][0]["word"], "the");
-    let r = ward.call("js-hello_slugify", json!({"text": "Héllo, Wörld!"})).await;
-    assert_eq!(r.structured_content.as_ref().expect("structured")["slug"], "hello-world", "{r:?}");
+    let r = ward
+        .call("js-hello_slugify", json!({"text": "Héllo, Wörld!"}))
+        .await;
+    assert_eq!(
+        r.structured_content.as_ref().expect("structured")["slug"],
+        "hello-world",
+        "{r:?}"
+    );
     // A wrongly typed argument is refused before the guest runs, in any language.
     let r = ward.call("python-hello_greet", json!({"name": 5})).await;
     assert!(is_error(&r) && text(&r).contains("/name"), "{r:?}");
@@ -57,7 +79,9 @@ async fn scaffold_build_and_call(lang: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     let ward = Ward::start(&project.join("dist")).await;
-    let r = ward.call(&format!("{name}_greet"), json!({"name": "Scaffold"})).await;
+    let r = ward
+        .call(&format!("{name}_greet"), json!({"name": "Scaffold"}))
+        .await;
     assert!(!is_error(&r), "{r:?}");
     text(&r)
 }

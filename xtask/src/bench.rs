@@ -13,11 +13,14 @@ use crate::util::{self, root, step};
 /// Builds everything the benchmarks need and runs them.
 pub fn run(args: &[String]) -> Result<()> {
     let root = root();
-    util::run(
-        util::cargo()
-            .current_dir(&root)
-            .args(["build", "--release", "-p", "ward", "-p", "ward-bench"]),
-    )?;
+    util::run(util::cargo().current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "ward",
+        "-p",
+        "ward-bench",
+    ]))?;
     // Only the Rust examples (hello, stats) are benchmarked.
     crate::guests::plugins()?;
     step("running the benchmarks (results table on stdout, progress on stderr)");

@@ -42,7 +42,11 @@ fn rust_crates(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let path = entry?.path();
         if path.join("Cargo.toml").is_file() {
-            let name = path.file_name().context("a crate directory has a name")?.to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .context("a crate directory has a name")?
+                .to_string_lossy()
+                .into_owned();
             crates.push((name, path));
         }
     }
@@ -55,15 +59,24 @@ fn rust_crates(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 
 /// Installs the wasm32-wasip2 target if rustup lacks it.
 fn ensure_target() -> Result<()> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match installed {
-        Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET) => {
+        Ok(o)
+            if o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == TARGET) =>
+        {
             Ok(())
         }
         Ok(_) => util::run(Command::new("rustup").args(["target", "add", TARGET]))
             .with_context(|| format!("cannot install the {TARGET} target")),
         Err(e) => {
-            step(format!("rustup not found ({e}); assuming the {TARGET} target is installed"));
+            step(format!(
+                "rustup not found ({e}); assuming the {TARGET} target is installed"
+            ));
             Ok(())
         }
     }
@@ -89,17 +102,30 @@ fn build_and_publish(crates: &[(String, PathBuf)], out: &Path, with_policies: bo
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for (name, dir) in crates {
         // A cdylib's file uses the crate name (dashes become underscores), a binary's keeps them.
-        let candidates = [built.join(format!("{}.wasm", name.replace('-', "_"))), built.join(format!("{name}.wasm"))];
+        let candidates = [
+            built.join(format!("{}.wasm", name.replace('-', "_"))),
+            built.join(format!("{name}.wasm")),
+        ];
         let wasm = candidates.iter().find(|p| p.is_file()).with_context(|| {
-            format!("cargo built no {}; is the package in {} named `{name}`?", candidates[0].display(), dir.display())
+            format!(
+                "cargo built no {}; is the package in {} named `{name}`?",
+                candidates[0].display(),
+                dir.display()
+            )
         })?;
         let bytes = fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
         let dest = out.join(format!("{name}.wasm"));
         let wrote = util::publish(&bytes, &dest)?;
-        step(format!("{} {} ({} KiB)", if wrote { "wrote" } else { "unchanged" }, dest.display(), bytes.len() / 1024));
+        step(format!(
+            "{} {} ({} KiB)",
+            if wrote { "wrote" } else { "unchanged" },
+            dest.display(),
+            bytes.len() / 1024
+        ));
         let policy = dir.join(format!("{name}.toml"));
         if with_policies && policy.is_file() {
-            let text = fs::read(&policy).with_context(|| format!("cannot read {}", policy.display()))?;
+            let text =
+                fs::read(&policy).with_context(|| format!("cannot read {}", policy.display()))?;
             let dest = out.join(format!("{name}.toml"));
             if util::publish(&text, &dest)? {
                 step(format!("wrote {}", dest.display()));

@@ -5,8 +5,8 @@
 //! a module to add one (python/js plugin builds, benchmarks, ...). Progress
 //! goes to stderr.
 
-mod conformance;
 mod bench;
+mod conformance;
 mod guests;
 mod polyglot;
 mod test;
@@ -60,7 +60,12 @@ enum Task {
 pub(crate) fn example_plugins() -> Result<()> {
     guests::plugins()?;
     let root = util::root();
-    polyglot::build_all(&root, &root.join("plugins"), &root.join("target").join("plugins")).map(drop)
+    polyglot::build_all(
+        &root,
+        &root.join("plugins"),
+        &root.join("target").join("plugins"),
+    )
+    .map(drop)
 }
 
 fn main() {

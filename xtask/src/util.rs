@@ -9,7 +9,10 @@ use anyhow::{bail, Context, Result};
 
 /// The repository root (the parent of xtask/).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ has a parent")
+        .to_path_buf()
 }
 
 /// Prints a progress line to stderr.
@@ -26,7 +29,9 @@ pub fn cargo() -> Command {
 pub fn run(cmd: &mut Command) -> Result<()> {
     let line = describe(cmd);
     step(format!("running {line}"));
-    let status = cmd.status().with_context(|| format!("cannot start `{line}`"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{line}`"))?;
     if !status.success() {
         bail!("`{line}` failed ({status})");
     }
@@ -35,7 +40,10 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 
 fn describe(cmd: &Command) -> String {
     let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
-    parts.extend(cmd.get_args().map(|a: &OsStr| a.to_string_lossy().into_owned()));
+    parts.extend(
+        cmd.get_args()
+            .map(|a: &OsStr| a.to_string_lossy().into_owned()),
+    );
     parts.join(" ")
 }
 
@@ -49,9 +57,13 @@ pub fn publish(bytes: &[u8], dest: &Path) -> Result<bool> {
     }
     let dir = dest.parent().context("destination has no directory")?;
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = dest.file_name().context("destination has no file name")?.to_string_lossy();
+    let name = dest
+        .file_name()
+        .context("destination has no file name")?
+        .to_string_lossy();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, dest).with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
+    fs::rename(&tmp, dest)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
     Ok(true)
 }

@@ -367,7 +367,11 @@ impl Policy {
                     _ => {
                         p.invalid(
                             "limits.concurrency",
-                            format!("expected an integer from 1 to {}, found {}", CONCURRENCY_BOUNDS.end(), found(v)),
+                            format!(
+                                "expected an integer from 1 to {}, found {}",
+                                CONCURRENCY_BOUNDS.end(),
+                                found(v)
+                            ),
                         );
                         DEFAULT_CONCURRENCY
                     }
