@@ -549,36 +549,11 @@ impl Bench {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let measure = |fuel: bool, epoch: bool| -> Result<(Vec<Duration>, u64)> {
-            let runner = inproc::Runner::new(&stats, fuel, epoch)?;
-            rt.block_on(async {
-                for _ in 0..(n / 5).max(2) {
-                    runner.call(&describe, &arguments_text).await?;
-                }
-                let mut v = Vec::with_capacity(n);
-                let mut used = 0;
-                for _ in 0..n {
-                    let (d, f) = runner.call(&describe, &arguments_text).await?;
-                    v.push(d);
-                    used = f;
-                }
-                Ok((v, used))
-            })
-        };
-        // Alternate the configurations, twice each, and pool.
-        let (mut plain, mut metered, mut fuel_only, mut epoch_only, mut fuel) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
-        for _ in 0..2 {
-            plain.extend(measure(false, false)?.0);
-            let (m, f) = measure(true, true)?;
-            metered.extend(m);
-            fuel = f;
-            fuel_only.extend(measure(true, false)?.0);
-            epoch_only.extend(measure(false, true)?.0);
-        }
-        for v in [&mut plain, &mut metered, &mut fuel_only, &mut epoch_only] {
-            v.sort_unstable();
-        }
+        // plain, fuel + epochs, fuel only, epochs only.
+        let runners = [(false, false), (true, true), (true, false), (false, true)]
+            .into_iter()
+            .map(|(f, e)| inproc::Runner::new(&stats, f, e))
+            .collect::<Result<Vec<_>>>()?;
 
         // Through ward: the same component, the same arguments.
         let dir = self.work("cpu");
@@ -587,15 +562,29 @@ impl Bench {
         let template = call_template("stats_describe", &arguments);
         let mut ward = self.spawn_ward(&dir, Some(&self.work("cache-cpu")), "ward-cpu.log")?;
         ward.handshake()?;
+
+        // Round robin, one call of each configuration in turn, so that load
+        // from elsewhere on the machine hits all of them alike.
+        let warm = (n / 5).max(2);
+        let mut times: Vec<Vec<Duration>> = vec![Vec::new(); runners.len()];
         let (mut rt_ward, mut inner) = (Vec::new(), Vec::new());
-        let mut ward_fuel = 0;
-        for i in 0..n + (n / 5).max(2) {
+        let (mut fuel, mut ward_fuel) = (0, 0);
+        for i in 0..n + warm {
+            for (k, runner) in runners.iter().enumerate() {
+                let (d, f) = rt.block_on(runner.call(&describe, &arguments_text))?;
+                if i >= warm {
+                    times[k].push(d);
+                }
+                if k == 1 {
+                    fuel = f;
+                }
+            }
             let (d, v) = ward.timed_call(&template)?;
             ensure!(
                 v["result"]["isError"] != json!(true),
                 "stats_describe failed: {v}"
             );
-            if i < (n / 5).max(2) {
+            if i < warm {
                 continue;
             }
             let cost = &v["result"]["_meta"]["ward/cost"];
@@ -605,10 +594,21 @@ impl Bench {
             ward_fuel = cost["fuel"].as_u64().unwrap_or(0);
             rt_ward.push(d);
         }
+        drop(runners);
+        for v in &mut times {
+            v.sort_unstable();
+        }
+        let [plain, metered, fuel_only, epoch_only]: [Vec<Duration>; 4] =
+            times.try_into().expect("four configurations");
         ward.shutdown()?;
         inner.sort_unstable();
         rt_ward.sort_unstable();
 
+        let min = |v: &[Duration]| ms(v[0]);
+        eprintln!(
+            "   minima: plain {:.3} ms, fuel + epochs {:.3} ms, fuel only {:.3} ms, epochs only {:.3} ms, ward in-call {:.3} ms",
+            min(&plain), min(&metered), min(&fuel_only), min(&epoch_only), min(&inner)
+        );
         let p = ms(pct(&plain, 0.5));
         let m = ms(pct(&metered, 0.5));
         let w = ms(pct(&inner, 0.5));
