@@ -57,6 +57,22 @@ impl host::Host for State {
     fn resource_updated(&mut self, _uri: String) {}
 }
 
+impl bindings::ward::plugin::client::Host for State {
+    fn create_message(
+        &mut self,
+        _params: String,
+    ) -> Result<String, bindings::ward::plugin::types::Error> {
+        Err(bindings::ward::plugin::types::Error::Failed(
+            "no client".into(),
+        ))
+    }
+    fn elicit(&mut self, _params: String) -> Result<String, bindings::ward::plugin::types::Error> {
+        Err(bindings::ward::plugin::types::Error::Failed(
+            "no client".into(),
+        ))
+    }
+}
+
 impl bindings::ward::plugin::types::Host for State {}
 
 /// Pooling-allocator settings to try (wasmtime's defaults: 0, 1, off).

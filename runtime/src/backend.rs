@@ -6,6 +6,9 @@
 //! and forwards calls with a [`CallContext`] that carries cancellation and a
 //! channel for what the guest reports while it runs.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use rmcp::model::{
@@ -84,6 +87,51 @@ pub enum GuestEvent {
     },
 }
 
+/// A request a guest may send to the client of the request it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMethod {
+    /// `sampling/createMessage`: ask the client's model for a message.
+    CreateMessage,
+    /// `elicitation/create`: ask the user for input.
+    Elicit,
+}
+
+impl ClientMethod {
+    /// The MCP method name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateMessage => "sampling/createMessage",
+            Self::Elicit => "elicitation/create",
+        }
+    }
+}
+
+/// The answer to a [`ClientMethod`] request: the client's JSON result, or a
+/// message for the guest saying why there is none.
+pub type ClientAnswer = Result<serde_json::Value, String>;
+
+/// Sends a guest's requests to the client, on behalf of one request. The
+/// protocol layer implements it; it checks what the client declared it
+/// supports and validates the guest's parameters before anything is sent.
+pub trait ClientRequests: Send + Sync {
+    /// Sends `method` with `params` (JSON) and waits for the answer.
+    fn request(
+        &self,
+        method: ClientMethod,
+        params: serde_json::Value,
+    ) -> Pin<Box<dyn Future<Output = ClientAnswer> + Send + '_>>;
+}
+
+/// A shared [`ClientRequests`].
+#[derive(Clone)]
+pub struct ClientHandle(pub Arc<dyn ClientRequests>);
+
+impl fmt::Debug for ClientHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientHandle")
+    }
+}
+
 /// Per-request context handed from the protocol layer to the backend.
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
@@ -93,6 +141,9 @@ pub struct CallContext {
     /// Where guest logs and progress go; `None` drops them (they still reach
     /// ward's own log on stderr).
     pub events: Option<mpsc::UnboundedSender<GuestEvent>>,
+    /// Where guest requests to the client (sampling, elicitation) go; `None`
+    /// refuses them.
+    pub client: Option<ClientHandle>,
 }
 
 /// Why a request to the backend failed as a protocol error. A tool that ran

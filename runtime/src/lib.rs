@@ -40,7 +40,8 @@ pub mod server;
 pub mod watch;
 
 pub use backend::{
-    Backend, BackendError, CallContext, Catalog, CatalogChange, GuestEvent, ServerEvent,
+    Backend, BackendError, CallContext, Catalog, CatalogChange, ClientAnswer, ClientHandle,
+    ClientMethod, ClientRequests, GuestEvent, ServerEvent,
 };
 pub use protocol::{serve_io, serve_stdio, serve_stdio_with, ServerOptions, WardServer};
 pub use registry::Registry;

@@ -126,6 +126,7 @@ pub mod bindings {
     });
 }
 
+pub mod client;
 mod content;
 mod error;
 mod exports;

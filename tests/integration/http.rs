@@ -387,7 +387,12 @@ async fn sigterm_lets_a_call_in_flight_finish() {
         let result = client.call("hostile_sleep", json!({"ms": 1500})).await;
         (client, result)
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Signal only once the call is running in the guest.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !ward.log().contains("call started") {
+        assert!(std::time::Instant::now() < deadline, "log:\n{}", ward.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     ward.sigterm().await;
     let (_client, result) = tokio::time::timeout(Duration::from_secs(20), call)
         .await

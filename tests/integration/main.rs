@@ -8,6 +8,7 @@
 mod util;
 
 mod cache;
+mod client_requests;
 mod http;
 mod polyglot;
 mod protocol_lines;

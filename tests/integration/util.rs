@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
-    Implementation, JsonObject, LoggingMessageNotificationParam, ProgressNotificationParam,
-    ProtocolVersion, ResourceUpdatedNotificationParam,
+    CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
+    ElicitationAction, Implementation, JsonObject, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProtocolVersion, ResourceUpdatedNotificationParam, SamplingMessage,
 };
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RunningService,
+};
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::process::Command;
 use tokio::sync::mpsc;
@@ -84,16 +87,51 @@ pub enum Note {
     Updated(ResourceUpdatedNotificationParam),
 }
 
-/// A client handler that records notifications.
+/// A client handler that records notifications, and answers sampling and
+/// elicitation requests (when its capabilities declare them) while
+/// recording their params in `asked`.
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Note>,
     info: ClientConfig,
+    asked: Arc<Mutex<Vec<Value>>>,
 }
+
+/// The text the test client's "model" answers with.
+pub const SAMPLED: &str = "a sampled answer from the test client";
 
 impl ClientHandler for Recorder {
     fn get_info(&self) -> ClientConfig {
         self.info.clone()
+    }
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(serde_json::to_value(&params).unwrap());
+        let mut result = CreateMessageResult::new(
+            SamplingMessage::assistant_text(SAMPLED),
+            "test-model".into(),
+        );
+        result.stop_reason = Some("endTurn".into());
+        Ok(result)
+    }
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(serde_json::to_value(&params).unwrap());
+        let mut result = ElicitResult::new(ElicitationAction::Accept);
+        result.content = Some(serde_json::json!({"username": "ada", "email": "ada@example.com"}));
+        Ok(result)
     }
     async fn on_logging_message(
         &self,
@@ -144,6 +182,8 @@ pub struct Ward {
     pub client: RunningService<RoleClient, Recorder>,
     pub notes: mpsc::UnboundedReceiver<Note>,
     pub stderr: Arc<Mutex<String>>,
+    /// Params of the sampling and elicitation requests the client answered.
+    pub asked: Arc<Mutex<Vec<Value>>>,
 }
 
 /// The `ward` binary under test.
@@ -176,6 +216,11 @@ impl Ward {
 
     /// Starts `cmd` (a `ward serve` command) and connects in `era`.
     pub async fn start_command(cmd: Command, era: Era) -> Self {
+        Self::start_with(cmd, era, ClientCapabilities::default()).await
+    }
+
+    /// Starts `cmd` and connects in `era`, declaring `capabilities`.
+    pub async fn start_with(cmd: Command, era: Era, capabilities: ClientCapabilities) -> Self {
         let (transport, stderr) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::piped())
             .spawn()
@@ -193,10 +238,8 @@ impl Ward {
             });
         }
         let (tx, notes) = mpsc::unbounded_channel();
-        let mut info = ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("ward-tests", "0"),
-        );
+        let mut info = ClientConfig::new(capabilities, Implementation::new("ward-tests", "0"));
+        let asked = Arc::new(Mutex::new(Vec::new()));
         let client = match era {
             Era::Legacy(version) => {
                 info.protocol_version = match version {
@@ -204,25 +247,34 @@ impl Ward {
                     "2025-11-25" => ProtocolVersion::V_2025_11_25,
                     other => panic!("unknown version {other}"),
                 };
-                Recorder { tx, info }
-                    .serve(transport)
-                    .await
-                    .expect("initialize")
-            }
-            Era::Modern => Recorder { tx, info }
-                .serve_with_lifecycle(
-                    transport,
-                    ClientLifecycleMode::Discover {
-                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                    },
-                )
+                Recorder {
+                    tx,
+                    info,
+                    asked: asked.clone(),
+                }
+                .serve(transport)
                 .await
-                .expect("discover"),
+                .expect("initialize")
+            }
+            Era::Modern => Recorder {
+                tx,
+                info,
+                asked: asked.clone(),
+            }
+            .serve_with_lifecycle(
+                transport,
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await
+            .expect("discover"),
         };
         Self {
             client,
             notes,
             stderr: log,
+            asked,
         }
     }
 

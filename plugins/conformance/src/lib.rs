@@ -1,8 +1,8 @@
 // ward example plugin `conformance`: the server fixture of the official MCP
 // conformance suite (github.com/modelcontextprotocol/conformance, its
-// "everything server"), as far as a plugin can go: everything except
-// sampling and elicitation (the WIT has no client requests) and the
-// transport-level scenarios. Texts mirror the fixture's.
+// "everything server"), as far as a plugin can go: everything but the
+// transport-level scenarios, with sampling and elicitation through
+// `ward_guest::client`. Texts mirror the fixture's.
 //
 //   cargo xtask plugins         # -> target/plugins/conformance.wasm + conformance.toml
 //   ward serve --plugins target/plugins
@@ -10,6 +10,8 @@
 // The example policy `conformance.toml` sets `[names] prefix = ""`, so the
 // tools are exposed unprefixed (`test_simple_text`, not
 // `conformance_test_simple_text`), as the suite expects.
+use ward_guest::client;
+use ward_guest::json::json;
 use ward_guest::prelude::*;
 
 /// A 1x1 red PNG (the fixture's image).
@@ -83,6 +85,117 @@ struct EmbedArgs {
     resource_uri: String,
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct SamplingArgs {
+    /// The prompt to send to the LLM
+    prompt: String,
+}
+
+fn sampling_tool(a: SamplingArgs) -> Result<String> {
+    Ok(format!("LLM response: {}", client::sample_text(&a.prompt, 100)?))
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct ElicitArgs {
+    /// The message to show the user
+    message: String,
+}
+
+fn elicitation_tool(a: ElicitArgs) -> Result<String> {
+    let answer = client::elicit(&json!({
+        "message": a.message,
+        "requestedSchema": {
+            "type": "object",
+            "properties": {
+                "username": {"type": "string", "description": "User's response"},
+                "email": {"type": "string", "description": "User's email address"}
+            },
+            "required": ["username", "email"]
+        }
+    }))?;
+    Ok(format!("User response: {answer}"))
+}
+
+/// Asks with `schema` and reports the answer as the fixture does.
+fn elicit_with(message: &str, schema: ward_guest::json::Value) -> Result<String> {
+    let answer = client::elicit(&json!({ "message": message, "requestedSchema": schema }))?;
+    Ok(format!(
+        "Elicitation completed: action={}, content={}",
+        answer["action"].as_str().unwrap_or("?"),
+        answer.get("content").cloned().unwrap_or_default()
+    ))
+}
+
+fn elicitation_defaults() -> Result<String> {
+    elicit_with(
+        "Please review and update the form fields with defaults",
+        json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "User name", "default": "John Doe"},
+                "age": {"type": "integer", "description": "User age", "default": 30},
+                "score": {"type": "number", "description": "User score", "default": 95.5},
+                "status": {
+                    "type": "string",
+                    "description": "User status",
+                    "enum": ["active", "inactive", "pending"],
+                    "default": "active"
+                },
+                "verified": {"type": "boolean", "description": "Verification status", "default": true}
+            },
+            "required": []
+        }),
+    )
+}
+
+fn elicitation_enums() -> Result<String> {
+    elicit_with(
+        "Please select options from the enum fields",
+        json!({
+            "type": "object",
+            "properties": {
+                "untitledSingle": {
+                    "type": "string",
+                    "description": "Select one option",
+                    "enum": ["option1", "option2", "option3"]
+                },
+                "titledSingle": {
+                    "type": "string",
+                    "description": "Select one option with titles",
+                    "oneOf": [
+                        {"const": "value1", "title": "First Option"},
+                        {"const": "value2", "title": "Second Option"},
+                        {"const": "value3", "title": "Third Option"}
+                    ]
+                },
+                "legacyEnum": {
+                    "type": "string",
+                    "description": "Select one option (legacy)",
+                    "enum": ["opt1", "opt2", "opt3"],
+                    "enumNames": ["Option One", "Option Two", "Option Three"]
+                },
+                "untitledMulti": {
+                    "type": "array",
+                    "description": "Select multiple options",
+                    "items": {"type": "string", "enum": ["option1", "option2", "option3"]}
+                },
+                "titledMulti": {
+                    "type": "array",
+                    "description": "Select multiple options with titles",
+                    "items": {
+                        "anyOf": [
+                            {"const": "value1", "title": "First Choice"},
+                            {"const": "value2", "title": "Second Choice"},
+                            {"const": "value3", "title": "Third Choice"}
+                        ]
+                    }
+                }
+            },
+            "required": []
+        }),
+    )
+}
+
 fn template_data(v: &Vars) -> String {
     let id = &v["id"];
     ward_guest::json::json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") }).to_string()
@@ -118,6 +231,18 @@ ward_guest::plugin!(|p| {
         "json_schema_2020_12_tool",
         "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
         json_schema_tool,
+    );
+    p.tool("test_sampling", "Tests server-initiated sampling (LLM completion request)", sampling_tool);
+    p.tool("test_elicitation", "Tests server-initiated elicitation (user input request)", elicitation_tool);
+    p.tool(
+        "test_elicitation_sep1034_defaults",
+        "Tests elicitation with default values for all primitive types (SEP-1034)",
+        elicitation_defaults,
+    );
+    p.tool(
+        "test_elicitation_sep1330_enums",
+        "Tests elicitation with enum schema improvements (SEP-1330)",
+        elicitation_enums,
     );
     p.tool(
         "test_resource_updated",

@@ -7,7 +7,9 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "ward:plugin/plugin",
     exports: { default: async },
+    // Requests to the client wait for a person or a model.
+    imports: { "ward:plugin/client": async },
 });
 
 pub use self::exports::ward::plugin::{completions, prompts, resources, tools};
-pub use self::ward::plugin::{host, types};
+pub use self::ward::plugin::{client, host, types};

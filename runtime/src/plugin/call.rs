@@ -116,6 +116,7 @@ impl Plugin {
         cx: &CallContext,
     ) -> (Result<Response, Failure>, Cost) {
         let _permit = self.permits.acquire().await;
+        tracing::debug!(plugin = %self.name, "call started");
         let start = Instant::now();
         let limits = &self.policy.limits;
         let deadline = start + limits.timeout;
@@ -176,13 +177,7 @@ impl Plugin {
             http_hooks: HttpHooks::new(self.net.clone()),
             table,
             limiter: MemoryLimiter::new(limits.memory),
-            request: RequestState::new(
-                self.name.clone(),
-                cx.cancel.clone(),
-                cx.events.clone(),
-                Some(self.server.clone()),
-                deadline,
-            ),
+            request: RequestState::new(self.name.clone(), cx, Some(self.server.clone()), deadline),
         };
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);

@@ -122,6 +122,9 @@ fn linker(engine: &Engine) -> Result<Linker<CallState>> {
     bindings::host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
         .map_err(anyhow::Error::from)
         .context("linking ward:plugin/host")?;
+    bindings::client::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+        .map_err(anyhow::Error::from)
+        .context("linking ward:plugin/client")?;
     Ok(linker)
 }
 

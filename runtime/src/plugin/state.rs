@@ -13,7 +13,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::host::{self, LogLevel};
-use crate::backend::{GuestEvent, ServerEvent};
+use super::bindings::{client, types};
+use crate::backend::{CallContext, ClientHandle, ClientMethod, GuestEvent, ServerEvent};
 use crate::sandbox::limits::MemoryLimiter;
 use crate::sandbox::outbound::HttpHooks;
 
@@ -22,6 +23,10 @@ pub const MAX_LOG_MESSAGE: usize = 8 * 1024;
 /// Log and progress messages one call may send before further ones are
 /// dropped, so a flooding guest cannot flood the client.
 pub const MAX_EVENTS_PER_CALL: u32 = 1_000;
+/// Requests to the client (sampling, elicitation) one call may make.
+pub const MAX_CLIENT_REQUESTS_PER_CALL: u32 = 16;
+/// Largest parameters of one request to the client.
+pub const MAX_CLIENT_REQUEST_BYTES: usize = 1 << 20;
 
 /// The `T` of every `Store<T>`. One per call, dropped with the store.
 pub struct CallState {
@@ -43,11 +48,14 @@ pub struct RequestState {
     pub events: Option<mpsc::UnboundedSender<GuestEvent>>,
     /// Server-wide events (resource updates).
     pub server: Option<broadcast::Sender<ServerEvent>>,
+    /// The client of this request, for sampling and elicitation.
+    pub client: Option<ClientHandle>,
     /// When the call must end.
     pub deadline: Instant,
     /// Why the epoch callback interrupted the guest, if it did.
     pub interrupted: Option<Interrupt>,
     events_sent: u32,
+    client_requests: u32,
 }
 
 /// Why ward stopped a running guest.
@@ -63,19 +71,20 @@ impl RequestState {
     /// State for one request.
     pub fn new(
         plugin: Arc<str>,
-        cancel: CancellationToken,
-        events: Option<mpsc::UnboundedSender<GuestEvent>>,
+        cx: &CallContext,
         server: Option<broadcast::Sender<ServerEvent>>,
         deadline: Instant,
     ) -> Self {
         Self {
             plugin,
-            cancel,
-            events,
+            cancel: cx.cancel.clone(),
+            events: cx.events.clone(),
             server,
+            client: cx.client.clone(),
             deadline,
             interrupted: None,
             events_sent: 0,
+            client_requests: 0,
         }
     }
 
@@ -100,6 +109,56 @@ impl RequestState {
             tracing::warn!(plugin = %self.plugin, "more than {MAX_EVENTS_PER_CALL} log/progress messages in one call; dropping the rest");
         }
         self.events_sent <= MAX_EVENTS_PER_CALL && !self.cancel.is_cancelled()
+    }
+}
+
+impl CallState {
+    /// Sends a guest's request to the client, within the per-call caps.
+    async fn ask_client(
+        &mut self,
+        method: ClientMethod,
+        params: String,
+    ) -> Result<String, types::Error> {
+        let r = &mut self.request;
+        let name = method.as_str();
+        let Some(client) = r.client.clone() else {
+            return Err(types::Error::Failed(format!(
+                "{name} is not available: no client is waiting on this request"
+            )));
+        };
+        r.client_requests += 1;
+        if r.client_requests > MAX_CLIENT_REQUESTS_PER_CALL {
+            return Err(types::Error::Failed(format!(
+                "{name} refused: a call may make at most {MAX_CLIENT_REQUESTS_PER_CALL} requests to the client"
+            )));
+        }
+        if params.len() > MAX_CLIENT_REQUEST_BYTES {
+            return Err(types::Error::InvalidParams(format!(
+                "{name} params of {} bytes exceed the limit of {MAX_CLIENT_REQUEST_BYTES}",
+                params.len()
+            )));
+        }
+        let params = serde_json::from_str(&params)
+            .map_err(|e| types::Error::InvalidParams(format!("{name} params are not JSON: {e}")))?;
+        tracing::debug!(plugin = %r.plugin, "guest asks the client: {name}");
+        let answer = client.0.request(method, params).await;
+        match answer {
+            Ok(result) => Ok(result.to_string()),
+            Err(message) => {
+                tracing::info!(plugin = %self.request.plugin, "{message}");
+                Err(types::Error::Failed(message))
+            }
+        }
+    }
+}
+
+impl client::Host for CallState {
+    async fn create_message(&mut self, params: String) -> Result<String, types::Error> {
+        self.ask_client(ClientMethod::CreateMessage, params).await
+    }
+
+    async fn elicit(&mut self, params: String) -> Result<String, types::Error> {
+        self.ask_client(ClientMethod::Elicit, params).await
     }
 }
 

@@ -9,12 +9,15 @@
 //! - [`transport`]: newline-delimited JSON-RPC on byte streams, where every
 //!   hostile line gets its JSON-RPC error and the server keeps serving;
 //!   [`serve_stdio`] for `ward serve`, [`serve_io`] for anything else.
+//! - `client`: what a guest asks the client (sampling, elicitation),
+//!   checked against the client's capabilities before it is sent.
 //! - [`http`]: Streamable HTTP at `/mcp` for `ward serve --http`, both eras,
 //!   with Host/Origin checks, an optional bearer token and graceful shutdown.
 //!
 //! The handler does not know its transport: tests drive it over in-memory
 //! pipes with rmcp's own client.
 
+mod client;
 pub mod http;
 pub mod server;
 pub mod transport;

@@ -18,10 +18,11 @@
 // SEP-2577 for the stateless era, but the legacy era still needs them.
 #![allow(deprecated)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use rmcp::model::{
@@ -41,7 +42,8 @@ use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, BackendError, CallContext, GuestEvent, ServerEvent};
+use super::client::RequestClient;
+use crate::backend::{Backend, BackendError, CallContext, ClientHandle, GuestEvent, ServerEvent};
 
 /// The protocol versions ward implements, oldest first. Older versions
 /// (2024-11-05, 2025-03-26: JSON-RPC batches, no structured output) are not
@@ -98,7 +100,22 @@ struct Session {
     /// Ends the server-event task and open `subscriptions/listen` streams
     /// when the connection ends.
     shutdown: CancellationToken,
+    /// Event receivers opened for `subscriptions/listen` requests before
+    /// rmcp sends their acknowledgement, keyed by the request's task.
+    early_listeners: Mutex<HashMap<tokio::task::Id, EarlyListener>>,
 }
+
+/// A receiver of server events opened for a `subscriptions/listen` request
+/// before its acknowledgement went out.
+#[derive(Debug)]
+struct EarlyListener {
+    opened: Instant,
+    events: broadcast::Receiver<ServerEvent>,
+}
+
+/// How long an [`EarlyListener`] waits for its `listen` call. Only a failed
+/// acknowledgement (the client went away) leaves one unclaimed.
+const EARLY_LISTENER_TTL: Duration = Duration::from_secs(60);
 
 /// The MCP handler of one connection: capabilities, pagination, the error
 /// mapping and the notification routing live here; everything about plugins
@@ -130,6 +147,7 @@ impl<B: Backend> WardServer<B> {
                 subscriptions: Mutex::default(),
                 pump_started: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
+                early_listeners: Mutex::default(),
             }),
         }
     }
@@ -186,6 +204,10 @@ impl<B: Backend> WardServer<B> {
         let call = call(CallContext {
             cancel: context.ct.clone(),
             events: Some(events),
+            client: Some(ClientHandle(Arc::new(RequestClient::new(
+                context,
+                is_stateless(context),
+            )))),
         });
         let mut call = std::pin::pin!(call);
         let result = loop {
@@ -697,13 +719,32 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
+        // rmcp calls this and then `listen` in the request's own task, but
+        // sends the acknowledgement in between: a client may act on it (call
+        // a tool that updates a resource) before `listen` runs. Subscribe to
+        // events now, keyed by the task, so nothing that happens after the
+        // acknowledgement is missed.
+        if let Some(task) = tokio::task::try_id() {
+            let mut early = lock(&self.session.early_listeners);
+            early.retain(|_, listener| listener.opened.elapsed() < EARLY_LISTENER_TTL);
+            let events = self.backend.subscribe();
+            early.insert(
+                task,
+                EarlyListener {
+                    opened: Instant::now(),
+                    events,
+                },
+            );
+        }
         // Everything ward can announce; rmcp intersects this with what was
         // requested and what the capabilities advertise.
         Some(requested.clone())
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let mut events = self.backend.subscribe();
+        let early = tokio::task::try_id()
+            .and_then(|task| lock(&self.session.early_listeners).remove(&task));
+        let mut events = early.map_or_else(|| self.backend.subscribe(), |early| early.events);
         let sink = context.sink().clone();
         let accepted = context.accepted().clone();
         let uris: HashSet<String> = accepted

@@ -48,6 +48,21 @@ fn spin() -> String {
     }
 }
 
+/// A malformed `sampling/createMessage`, then a flood of well-formed ones:
+/// the first error and the last are returned.
+fn ask_badly() -> String {
+    let malformed = ward_guest::client::create_message(&ward_guest::json::json!({"messages": "not a list"}));
+    let mut last = Ok(Default::default());
+    for _ in 0..100 {
+        last = ward_guest::client::sample_text("again", 10);
+    }
+    format!(
+        "malformed: {}\nflood: {}",
+        malformed.err().map(|e| e.message().to_owned()).unwrap_or_default(),
+        last.err().map(|e| e.message().to_owned()).unwrap_or_default()
+    )
+}
+
 #[derive(Deserialize, JsonSchema)]
 struct Sleep {
     /// Milliseconds to sleep (blocks in a host call, not in guest code).
@@ -261,6 +276,7 @@ ward_guest::plugin!(|p| {
     }
     p.tool("alloc", "Allocates and touches `mb` MiB; reports how many it got", alloc);
     p.tool("spin", "Loops forever in pure computation", spin);
+    p.tool("ask_badly", "Sends the client malformed sampling params, then asks 100 times", ask_badly);
     p.tool("sleep", "Sleeps `ms` milliseconds, blocked in a host call", sleep);
     p.tool("recurse", "Recurses `depth` frames deep", recurse);
     p.tool("flood", "Returns a text of `bytes` bytes", flood);
