@@ -198,6 +198,16 @@ impl ToolBuilder<'_> {
         set(a);
         self
     }
+    /// Replaces the input schema derived from the argument type with a
+    /// hand-written JSON Schema (JSON text), for keywords a derived schema
+    /// cannot express (`allOf`, `if`/`then`/`else`, `$anchor`). ward checks
+    /// arguments against it before the call, so the argument type only has
+    /// to hold what the schema admits:
+    /// `.input_schema(|| r#"{"type": "object", ...}"#.into())`.
+    pub fn input_schema(self, schema: fn() -> String) -> Self {
+        self.0.input_schema = schema;
+        self
+    }
     /// Hint: the tool does not change its environment.
     pub fn read_only(self, yes: bool) -> Self {
         self.hint(|a| a.read_only = Some(yes))

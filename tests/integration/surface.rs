@@ -377,3 +377,34 @@ async fn every_list_paginates_with_opaque_cursors() {
         ward.client.cancel().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_hand_written_2020_12_schema_is_served_whole_and_enforced() {
+    let ward = Ward::start(conformance().path()).await;
+    let tools = ward.client.list_all_tools().await.unwrap();
+    let tool = tools
+        .iter()
+        .find(|t| t.name == "json_schema_2020_12_tool")
+        .unwrap();
+    let schema = serde_json::Value::Object((*tool.input_schema).clone());
+    assert_eq!(schema["$defs"]["address"]["$anchor"], "addressDef");
+    assert_eq!(schema["then"]["required"][0], "phone");
+    // `if contactMethod = phone then phone is required`, checked by ward
+    // before the guest runs.
+    let result = ward
+        .call(
+            "json_schema_2020_12_tool",
+            json!({"contactMethod": "phone", "email": "a@b.c"}),
+        )
+        .await;
+    assert!(is_error(&result), "{}", text(&result));
+    assert!(text(&result).contains("phone"), "{}", text(&result));
+    let result = ward
+        .call(
+            "json_schema_2020_12_tool",
+            json!({"contactMethod": "phone", "phone": "555"}),
+        )
+        .await;
+    assert!(!is_error(&result), "{}", text(&result));
+    assert!(text(&result).contains("555"));
+}

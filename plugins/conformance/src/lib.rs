@@ -47,27 +47,35 @@ fn multiple_content_types() -> Vec<Content> {
     ]
 }
 
-/// An address (SEP-1613: `$defs` and `$ref` must survive).
-#[derive(Deserialize, Serialize, JsonSchema)]
-#[schemars(rename = "address")]
-struct Address {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    street: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    city: Option<String>,
-}
+/// The fixture's JSON Schema 2020-12 input schema: `$defs`, `$ref` and
+/// `additionalProperties` (SEP-1613), composition, conditionals and `$anchor`
+/// (SEP-2106), none of which a derived schema expresses.
+const SCHEMA_2020_12: &str = r##"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "$defs": {
+    "address": {
+      "$anchor": "addressDef",
+      "type": "object",
+      "properties": { "street": { "type": "string" }, "city": { "type": "string" } }
+    }
+  },
+  "properties": {
+    "name": { "type": "string" },
+    "address": { "$ref": "#/$defs/address" },
+    "contactMethod": { "type": "string", "enum": ["phone", "email"] },
+    "phone": { "type": "string" },
+    "email": { "type": "string" }
+  },
+  "allOf": [{ "anyOf": [{ "required": ["phone"] }, { "required": ["email"] }] }],
+  "if": { "properties": { "contactMethod": { "const": "phone" } }, "required": ["contactMethod"] },
+  "then": { "required": ["phone"] },
+  "else": { "required": ["email"] },
+  "additionalProperties": false
+}"##;
 
-#[derive(Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct Schema2020 {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    address: Option<Address>,
-}
-
-fn json_schema_tool(args: Schema2020) -> Result<String> {
-    Ok(format!("JSON Schema 2020-12 tool called with: {}", ward_guest::json::to_string(&args)?))
+fn json_schema_tool(args: ward_guest::json::Value) -> String {
+    format!("JSON Schema 2020-12 tool called with: {args}")
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -231,7 +239,8 @@ ward_guest::plugin!(|p| {
         "json_schema_2020_12_tool",
         "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
         json_schema_tool,
-    );
+    )
+    .input_schema(|| SCHEMA_2020_12.into());
     p.tool("test_sampling", "Tests server-initiated sampling (LLM completion request)", sampling_tool);
     p.tool("test_elicitation", "Tests server-initiated elicitation (user input request)", elicitation_tool);
     p.tool(
