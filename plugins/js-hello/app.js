@@ -3,7 +3,7 @@
 // Build: cargo xtask plugins   (-> target/plugins/js-hello.wasm)
 // `ward_plugin.js` is sdk-guest/js/ward_plugin.js: the build copies it next
 // to this file before running componentize-js.
-import { tool, prompt, resource, ToolError } from './ward_plugin.js';
+import { tool, prompt, resource, sampleText, ToolError } from './ward_plugin.js';
 
 // The world's exports must be exports of this module.
 export { tools, resources, prompts, completions } from './ward_plugin.js';
@@ -14,6 +14,13 @@ tool({
   input: { name: { type: 'string', description: 'Who to greet.' } },
   annotations: { readOnly: true, idempotent: true },
 }, ({ name }) => `Hello, ${name}!`);
+
+tool({
+  name: 'ask',
+  description: "Asks the client's model a question (MCP sampling) and returns its answer.",
+  input: { question: { type: 'string', description: 'What to ask.' } },
+  annotations: { openWorld: true },
+}, ({ question }) => `The model says: ${sampleText(question, 200)}`);
 
 // The JS engine in componentize-js has no Intl/ICU (no String.prototype.normalize),
 // so fold the common Latin accents by table: "Crème brûlée" -> "creme brulee".

@@ -17,7 +17,7 @@ from typing import Optional
 
 # The four export classes must be names of this module: componentize-py looks
 # them up here.
-from ward_plugin import Completions, Prompts, Resources, Tools, ToolError, prompt, resource, tool
+from ward_plugin import Completions, Prompts, Resources, Tools, ToolError, prompt, resource, sample_text, tool
 
 __all__ = ["Tools", "Resources", "Prompts", "Completions"]
 
@@ -79,6 +79,16 @@ def text_stats(text: str, top: int = 5, ignore_case: bool = True, min_length: Op
         "average_word_length": round(sum(map(len, words)) / len(words), 2) if words else 0.0,
         "most_common": [{"word": w, "count": c} for w, c in Counter(keyed).most_common(top)],
     }
+
+
+@tool(open_world=True)
+def ask(question: str) -> str:
+    """Asks the client's model a question (MCP sampling) and returns its answer.
+
+    Args:
+        question: What to ask.
+    """
+    return f"The model says: {sample_text(question, 200)}"
 
 
 @resource("python-hello://about", name="about", description="What this plugin is.")

@@ -4,7 +4,8 @@
 //   node sdk-guest/js/try.mjs plugins/js-hello/app.js greet '{"name": "Ada"}'
 //
 // Needs Node >= 20.6. `./ward_plugin.js` resolves to this directory's helper,
-// and the host interface `ward:plugin/host` to a stub that logs to stderr.
+// the host interface `ward:plugin/host` to a stub that logs to stderr, and
+// `ward:plugin/client` to one that refuses (there is no MCP client here).
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { resolve as resolvePath } from 'node:path';
@@ -15,9 +16,14 @@ const stub = 'data:text/javascript,' + encodeURIComponent(`
   export const progress = (p, total, message) => console.error('progress', p, total ?? '', message ?? '');
   export const cancelled = () => false;
   export const resourceUpdated = (uri) => console.error('resource updated', uri);`);
+const noClient = 'data:text/javascript,' + encodeURIComponent(`
+  const refuse = () => { throw { payload: { tag: 'failed', val: 'there is no MCP client outside ward' } }; };
+  export const createMessage = refuse;
+  export const elicit = refuse;`);
 const hooks = `
   export async function resolve(specifier, context, next) {
     if (specifier.startsWith('ward:plugin/host')) return { url: ${JSON.stringify(stub)}, shortCircuit: true };
+    if (specifier.startsWith('ward:plugin/client')) return { url: ${JSON.stringify(noClient)}, shortCircuit: true };
     if (specifier === './ward_plugin.js') return { url: ${JSON.stringify(helper)}, shortCircuit: true };
     return next(specifier, context);
   }`;

@@ -40,6 +40,10 @@ import {
   cancelled as hostCancelled,
   resourceUpdated as hostResourceUpdated,
 } from 'ward:plugin/host@0.1.0';
+import {
+  createMessage as clientCreateMessage,
+  elicit as clientElicit,
+} from 'ward:plugin/client@0.1.0';
 
 const NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
 
@@ -200,6 +204,31 @@ export const progress = (value, total, message) => hostProgress(value, total ?? 
 export const cancelled = () => hostCancelled();
 /** Tells subscribed clients that a resource changed. */
 export const resourceUpdated = (uri) => hostResourceUpdated(uri);
+
+// ------------------------------------------------- requests to the client
+
+function ask(request, params) {
+  try {
+    return JSON.parse(request(JSON.stringify(params)));
+  } catch (e) {
+    // A `result` import throws its error variant; ward's message is its payload.
+    const message = e?.payload?.val ?? e?.payload ?? e?.message ?? String(e);
+    throw new ToolError(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+}
+
+/** Asks the client's model for a message (`sampling/createMessage`); MCP JSON in and out. */
+export const createMessage = (params) => ask(clientCreateMessage, params);
+/** Asks the user for input (`elicitation/create`): `{ message, requestedSchema }`. */
+export const elicit = (params) => ask(clientElicit, params);
+/** Asks the client's model one question and returns the text it answers. */
+export function sampleText(prompt, maxTokens = 200) {
+  const result = createMessage({
+    messages: [{ role: 'user', content: { type: 'text', text: prompt } }],
+    maxTokens,
+  });
+  return typeof result?.content?.text === 'string' ? result.content.text : JSON.stringify(result?.content);
+}
 
 // ---------------------------------------------------------------- exports
 

@@ -49,6 +49,7 @@ __all__ = [
     "ToolError", "InvalidParams", "NotFound",
     "Result", "text", "image", "audio", "resource_link", "embedded",
     "log", "progress", "cancelled", "resource_updated",
+    "create_message", "elicit", "sample_text",
     "schema_for", "list_tools", "call_tool",
     "Tools", "Resources", "Prompts", "Completions",
 ]
@@ -460,6 +461,54 @@ def resource_updated(uri: str) -> None:
     h = _host()
     if h is not None:
         h.resource_updated(uri)
+
+
+# --------------------------------------------------------------------------
+# Requests to the client (sampling, elicitation)
+# --------------------------------------------------------------------------
+
+# componentize-py bundles only the modules imported while it builds the
+# component, and nothing else imports this binding: import it now.
+try:
+    from wit_world.imports import client as _client  # type: ignore
+except ImportError:  # running outside a component (python3 -m ward_plugin)
+    _client = None
+
+
+def _ask(method: str, params: dict) -> dict:
+    client = _client
+    if client is None:
+        raise ToolError(f"{method}: there is no client outside ward")
+    from componentize_py_types import Err  # type: ignore
+    try:
+        answer = getattr(client, method)(json.dumps(params))
+    except Err as e:
+        # The error variant's payload is ward's message.
+        raise ToolError(str(getattr(e.value, "value", e.value))) from None
+    return json.loads(answer)
+
+
+def create_message(params: dict) -> dict:
+    """Asks the client's model for a message (``sampling/createMessage``).
+    ``params`` and the result are the MCP JSON. Raises ``ToolError`` when the
+    client cannot or will not answer."""
+    return _ask("create_message", params)
+
+
+def elicit(params: dict) -> dict:
+    """Asks the user for input (``elicitation/create``): ``{"message": ...,
+    "requestedSchema": {...}}``; the result has ``action`` and ``content``."""
+    return _ask("elicit", params)
+
+
+def sample_text(prompt: str, max_tokens: int = 200) -> str:
+    """Asks the client's model one question and returns the text it answers."""
+    result = create_message({
+        "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+        "maxTokens": max_tokens,
+    })
+    content = result.get("content") or {}
+    return content.get("text") if isinstance(content, dict) and "text" in content else json.dumps(content)
 
 
 # --------------------------------------------------------------------------

@@ -14,7 +14,16 @@ async fn python_and_js_plugins_answer_like_rust_ones() {
     dir.plugin("hello", "hello")
         .plugin("python-hello", "python-hello")
         .plugin("js-hello", "js-hello");
-    let ward = Ward::start(dir.path()).await;
+    // A client that answers sampling requests.
+    let capabilities = rmcp::model::ClientCapabilities::builder()
+        .enable_sampling()
+        .build();
+    let ward = Ward::start_with(
+        serve_command(dir.path()),
+        Era::Legacy("2025-11-25"),
+        capabilities,
+    )
+    .await;
     let names = ward.tool_names().await;
     for name in [
         "hello_greet",
@@ -49,6 +58,16 @@ async fn python_and_js_plugins_answer_like_rust_ones() {
         "hello-world",
         "{r:?}"
     );
+    // Both may ask the client's model.
+    for tool in ["python-hello_ask", "js-hello_ask"] {
+        let r = ward.call(tool, json!({"question": "2+2?"})).await;
+        assert_eq!(text(&r), format!("The model says: {SAMPLED}"), "{tool}");
+    }
+    let asked = ward.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2);
+    assert!(asked
+        .iter()
+        .all(|a| a["messages"][0]["content"]["text"] == "2+2?"));
     // A wrongly typed argument is refused before the guest runs, in any language.
     let r = ward.call("python-hello_greet", json!({"name": 5})).await;
     assert!(is_error(&r) && text(&r).contains("/name"), "{r:?}");
