@@ -689,9 +689,27 @@ impl Bench {
             .enable_all()
             .build()?;
         let variants = [
+            ("wasmtime pooling defaults", inproc::Tuning::default()),
             (
-                "ward's set-up (wasmtime pooling defaults)",
-                inproc::Tuning::default(),
+                "+ linear_memory_keep_resident 64 KiB",
+                inproc::Tuning {
+                    keep_resident: 64 << 10,
+                    ..Default::default()
+                },
+            ),
+            (
+                "+ linear_memory_keep_resident 256 KiB",
+                inproc::Tuning {
+                    keep_resident: 256 << 10,
+                    ..Default::default()
+                },
+            ),
+            (
+                "+ linear_memory_keep_resident 1 MiB",
+                inproc::Tuning {
+                    keep_resident: 1 << 20,
+                    ..Default::default()
+                },
             ),
             (
                 "+ linear_memory_keep_resident 4 MiB",
@@ -701,7 +719,7 @@ impl Bench {
                 },
             ),
             (
-                "+ keep_resident 4 MiB + pagemap_scan",
+                "+ keep_resident 4 MiB + pagemap_scan (ward)",
                 inproc::Tuning {
                     keep_resident: 4 << 20,
                     pagemap_scan: true,

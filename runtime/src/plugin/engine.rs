@@ -102,10 +102,15 @@ fn config(pool: Option<&PoolConfig>) -> Config {
         p.max_tables_per_component(16);
         p.max_core_instances_per_component(64);
         p.total_stacks(pool.instances);
-        // Reset the first 4 MiB of a reused memory slot with memset instead
-        // of returning it to the OS: instantiation measured 25.5 µs → 11.3 µs
-        // (BENCHMARKS.md, benchmark 6). The memory is still zeroed.
+        // Reset the first 4 MiB of a reused slot in place instead of
+        // returning it to the OS (madvise, TLB shoot-downs, re-faults), and
+        // with pagemap_scan (Linux 6.7+; ignored elsewhere) only the pages
+        // the guest dirtied: a fresh instance + greet, slot reset included,
+        // measured 27.0 µs → 10.6 µs (BENCHMARKS.md, benchmark 6). Memory
+        // and tables are still zeroed for the next instance.
         p.linear_memory_keep_resident(4 << 20);
+        p.table_keep_resident(64 << 10);
+        p.pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     config

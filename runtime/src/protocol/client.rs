@@ -24,10 +24,10 @@ use serde_json::Value;
 
 use crate::backend::{ClientAnswer, ClientMethod, ClientRequests};
 
-/// The client of one request, as seen by the guest serving it.
+/// The client of one request, as seen by the guest serving it. Built for
+/// every call, so it only holds handles; capabilities are read when asked.
 pub(super) struct RequestClient {
     peer: Peer<RoleServer>,
-    capabilities: Option<ClientCapabilities>,
     stateless: bool,
 }
 
@@ -36,9 +36,13 @@ impl RequestClient {
     pub(super) fn new(context: &RequestContext<RoleServer>, stateless: bool) -> Self {
         Self {
             peer: context.peer.clone(),
-            capabilities: context.client_capabilities(),
             stateless,
         }
+    }
+
+    /// What the legacy client declared in `initialize`.
+    fn capabilities(&self) -> Option<ClientCapabilities> {
+        self.peer.peer_info().map(|info| info.capabilities.clone())
     }
 
     async fn send(&self, method: ClientMethod, params: Value) -> ClientAnswer {
@@ -49,7 +53,7 @@ impl RequestClient {
                  cannot send requests to the client (input-required results are not supported yet)"
             ));
         }
-        let declared = self.capabilities.as_ref().is_some_and(|c| match method {
+        let declared = self.capabilities().is_some_and(|c| match method {
             ClientMethod::CreateMessage => c.sampling.is_some(),
             ClientMethod::Elicit => c.elicitation.is_some(),
         });
