@@ -719,6 +719,22 @@ impl Bench {
                 },
             ),
             (
+                "+ keep_resident 256 KiB + pagemap_scan",
+                inproc::Tuning {
+                    keep_resident: 256 << 10,
+                    pagemap_scan: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                "+ keep_resident 1 MiB + pagemap_scan",
+                inproc::Tuning {
+                    keep_resident: 1 << 20,
+                    pagemap_scan: true,
+                    ..Default::default()
+                },
+            ),
+            (
                 "+ keep_resident 4 MiB + pagemap_scan (ward)",
                 inproc::Tuning {
                     keep_resident: 4 << 20,

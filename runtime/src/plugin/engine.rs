@@ -102,13 +102,14 @@ fn config(pool: Option<&PoolConfig>) -> Config {
         p.max_tables_per_component(16);
         p.max_core_instances_per_component(64);
         p.total_stacks(pool.instances);
-        // Reset the first 4 MiB of a reused slot in place instead of
+        // Reset the first 1 MiB of a reused slot in place instead of
         // returning it to the OS (madvise, TLB shoot-downs, re-faults), and
         // with pagemap_scan (Linux 6.7+; ignored elsewhere) only the pages
         // the guest dirtied: a fresh instance + greet, slot reset included,
-        // measured 27.0 µs → 10.6 µs (BENCHMARKS.md, benchmark 6). Memory
-        // and tables are still zeroed for the next instance.
-        p.linear_memory_keep_resident(4 << 20);
+        // measured 27.0 µs → 10.7 µs (BENCHMARKS.md, benchmark 6; 256 KiB
+        // and 4 MiB measured the same). Memory and tables are still zeroed
+        // for the next instance; at most 1 MiB per slot stays resident.
+        p.linear_memory_keep_resident(1 << 20);
         p.table_keep_resident(64 << 10);
         p.pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
