@@ -74,6 +74,15 @@ impl HttpWard {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until ward's log contains `needle`.
+    async fn wait_log(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.log().contains(needle) {
+            assert!(std::time::Instant::now() < deadline, "log:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn connect(&self, era: Era, token: Option<&str>) -> Client {
         let mut config = StreamableHttpClientTransportConfig::with_uri(self.url.clone());
         if let Some(token) = token {
@@ -368,11 +377,7 @@ async fn a_call_cancelled_by_the_client_is_interrupted() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     handle.cancel(Some("test".into())).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !ward.log().contains("cancelled by the client") {
-        assert!(std::time::Instant::now() < deadline, "log:\n{}", ward.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    ward.wait_log("cancelled by the client").await;
     // Still serving.
     let result = client.call("hello_greet", json!({"name": "Cy"})).await;
     assert!(text(&result).contains("Cy"));
@@ -388,11 +393,7 @@ async fn sigterm_lets_a_call_in_flight_finish() {
         (client, result)
     });
     // Signal only once the call is running in the guest.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !ward.log().contains("call started") {
-        assert!(std::time::Instant::now() < deadline, "log:\n{}", ward.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    ward.wait_log("call started").await;
     ward.sigterm().await;
     let (_client, result) = tokio::time::timeout(Duration::from_secs(20), call)
         .await

@@ -53,15 +53,12 @@ impl RequestClient {
                  cannot send requests to the client (input-required results are not supported yet)"
             ));
         }
-        let declared = self.capabilities().is_some_and(|c| match method {
-            ClientMethod::CreateMessage => c.sampling.is_some(),
-            ClientMethod::Elicit => c.elicitation.is_some(),
-        });
+        let capabilities = self.capabilities().unwrap_or_default();
+        let (declared, capability) = match method {
+            ClientMethod::CreateMessage => (capabilities.sampling.is_some(), "sampling"),
+            ClientMethod::Elicit => (capabilities.elicitation.is_some(), "elicitation"),
+        };
         if !declared {
-            let capability = match method {
-                ClientMethod::CreateMessage => "sampling",
-                ClientMethod::Elicit => "elicitation",
-            };
             return Err(format!(
                 "{name} is not available: the client did not declare the `{capability}` capability"
             ));
