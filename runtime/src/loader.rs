@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use crate::backend::ServerEvent;
 use crate::cache::{self, Cache};
 use crate::plugin::{Plugin, Runtime};
+use crate::sandbox::fs::Protected;
 use crate::sandbox::policy::Policy;
 
 /// Loads plugins for one runtime.
@@ -20,6 +21,8 @@ pub struct Loader {
     runtime: Arc<Runtime>,
     cache: Option<Cache>,
     events: broadcast::Sender<ServerEvent>,
+    /// ward's own files, out of every `[[fs]]` grant.
+    protected: Arc<Protected>,
 }
 
 /// A plugin that could not be loaded, and why.
@@ -65,7 +68,14 @@ impl Loader {
             runtime,
             cache,
             events,
+            protected: Arc::default(),
         }
+    }
+
+    /// Refuses policies whose grants reach `protected` (ward's own files).
+    pub fn protecting(mut self, protected: Protected) -> Self {
+        self.protected = Arc::new(protected);
+        self
     }
 
     /// Loads the plugin at `path` (a `.wasm` file) with the policy beside it.
@@ -82,7 +92,8 @@ impl Loader {
             .context("not a plugin file name (NAME.wasm)")?
             .to_string();
         let dir = path.parent().unwrap_or(Path::new("."));
-        let policy = Policy::for_plugin(dir, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let policy =
+            Policy::for_plugin(dir, &name, &self.protected).map_err(|e| anyhow::anyhow!("{e}"))?;
         let (runtime, cache, file) = (self.runtime.clone(), self.cache.clone(), path.to_path_buf());
         let (component, cached, digest) = tokio::task::spawn_blocking(move || -> Result<_> {
             let wasm = std::fs::read(&file).context("reading it")?;

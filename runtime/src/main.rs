@@ -180,10 +180,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     } else {
         args.cache_dir.or_else(ward::cache::default_dir)
     };
+    let mut protected = ward::sandbox::fs::Protected::default();
+    if let Some(path) = &args.auth_token_file {
+        protected.add(path, "the HTTP token file");
+    }
     let config = Config {
         plugins,
         cache_dir,
         pooling: true,
+        protected,
     };
     let started = server::start(&config).await?;
     let _watch = match args.no_watch {
@@ -270,6 +275,7 @@ async fn check(dir: PathBuf) -> Result<ExitCode> {
         plugins: dir,
         cache_dir: ward::cache::default_dir(),
         pooling: false,
+        protected: Default::default(),
     };
     let started = server::start(&config).await?;
     let catalog = ward::Backend::catalog(&*started.registry);

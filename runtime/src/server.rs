@@ -10,6 +10,7 @@ use crate::cache::Cache;
 use crate::loader::{self, LoadError, Loader};
 use crate::plugin::{PoolConfig, Runtime};
 use crate::registry::Registry;
+use crate::sandbox::fs::Protected;
 
 /// How to start.
 #[derive(Debug, Clone)]
@@ -20,6 +21,9 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// Use the pooling allocator (falls back by itself if unavailable).
     pub pooling: bool,
+    /// ward's files that no grant may reach, besides the cache, the plugin
+    /// directory and the executable (always protected): the token file.
+    pub protected: Protected,
 }
 
 /// The plugin directory used when none is given: `$XDG_DATA_HOME/ward/plugins`
@@ -57,7 +61,11 @@ pub async fn start(config: &Config) -> Result<Started> {
         None => None,
     };
     let registry = Arc::new(Registry::new());
-    let loader = Loader::new(runtime, cache, registry.events());
+    let protected = config
+        .protected
+        .clone()
+        .with_ward_state(config.cache_dir.as_deref());
+    let loader = Loader::new(runtime, cache, registry.events()).protecting(protected);
     let failures = load_dir(&registry, &loader, &config.plugins).await?;
     Ok(Started {
         registry,

@@ -404,3 +404,168 @@ async fn invalid_policies_keep_only_that_plugin_out() {
     );
     still_serving(&ward).await;
 }
+
+/// Issue 11, item 7: grants are opened once, at load, and every call gets
+/// those same directories. With nested grants (rw `w`, ro `w/pub`), one call
+/// replaces `pub` by a symlink; the next calls must still see the directory
+/// granted at load through `/pub`, not where the symlink points (on the main
+/// of the issue, `/pub` then listed the host's root).
+#[tokio::test]
+async fn a_symlink_swapped_into_one_grant_does_not_redirect_another() {
+    let root = tempfile::tempdir().unwrap();
+    let w = root.path().join("w");
+    std::fs::create_dir_all(w.join("pub")).unwrap();
+    std::fs::create_dir_all(w.join("deep")).unwrap();
+    std::fs::create_dir(root.path().join("outside")).unwrap();
+    std::fs::write(root.path().join("outside/secret.txt"), "top secret").unwrap();
+    let policy = format!(
+        "[[fs]]\nhost = \"{w}\"\nguest = \"/w\"\nmode = \"rw\"\n\n\
+         [[fs]]\nhost = \"{w}/pub\"\nguest = \"/pub\"\n\n\
+         [[fs]]\nhost = \"{w}/deep\"\nguest = \"/deep\"\n",
+        w = w.display()
+    );
+    let ward = Ward::start(hostile(Some(&policy)).path()).await;
+    for (path, target) in [
+        ("/w/pub", "../outside"),
+        ("/w/deep", "../../../../../../../../../.."),
+    ] {
+        let swapped = ward
+            .call(
+                "hostile_symlink_swap",
+                json!({"path": path, "target": target}),
+            )
+            .await;
+        assert!(!is_error(&swapped), "{}", text(&swapped));
+    }
+    assert!(std::fs::symlink_metadata(w.join("pub"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // Later calls: /pub and /deep are the (now removed) directories granted
+    // at load, so they are empty, whatever the symlinks point to.
+    for dir in ["/pub", "/deep"] {
+        let listed = ward.call("hostile_list_dir", json!({"path": dir})).await;
+        let listed = text(&listed);
+        assert!(
+            !listed.contains("secret.txt") && !listed.contains("etc"),
+            "{dir} leads outside its grant: {listed}"
+        );
+    }
+    let message = contained(&ward, "read_file", json!({"path": "/pub/secret.txt"})).await;
+    assert!(!message.contains("top secret"), "{message}");
+    let message = contained(&ward, "read_file", json!({"path": "/deep/etc/passwd"})).await;
+    assert!(!message.contains("root:"), "{message}");
+}
+
+/// Issue 11, item 1: no grant reaches ward's own state. A grant that covers,
+/// is, or lies inside the compiled-artifact cache, that covers or is the
+/// plugin directory, the HTTP token file or ward's executable, is refused at
+/// load with the policy file and key named; the other plugins serve, and a
+/// subdirectory of the plugin directory (the `files` example's `./data`) is
+/// still a valid grant.
+#[tokio::test]
+async fn grants_over_wards_own_files_are_refused_at_load() {
+    let keep = tempfile::tempdir().unwrap();
+    let base = keep.path().canonicalize().unwrap();
+    let cache = base.join("state/cache");
+    std::fs::create_dir_all(cache.join("sub")).unwrap();
+    std::fs::create_dir(base.join("secrets")).unwrap();
+    let token = base.join("secrets/token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let exe = std::path::Path::new(ward_bin()).canonicalize().unwrap();
+    let exe_dir = exe.parent().unwrap();
+
+    let dir = Dir::new();
+    let plugins = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/note.txt"), "granted").unwrap();
+    let grant = |host: &std::path::Path| {
+        format!(
+            "[[fs]]\nhost = \"{}\"\nguest = \"/x\"\nmode = \"rw\"\n",
+            host.display()
+        )
+    };
+    dir.plugin("hello", "hello")
+        .plugin("hostile", "covers")
+        .policy("covers", &grant(&base.join("state")))
+        .plugin("hostile", "iscache")
+        .policy("iscache", &grant(&cache))
+        .plugin("hostile", "inside")
+        .policy("inside", &grant(&cache.join("sub")))
+        .plugin("hostile", "plugdir")
+        .policy(
+            "plugdir",
+            "[[fs]]\nhost = \".\"\nguest = \"/x\"\nmode = \"rw\"\n",
+        )
+        .plugin("hostile", "token")
+        .policy("token", &grant(&base.join("secrets")))
+        .plugin("hostile", "exe")
+        .policy("exe", &grant(exe_dir))
+        .plugin("hostile", "data")
+        .policy("data", "[[fs]]\nhost = \"./data\"\nguest = \"/data\"\n");
+    let mut cmd = serve_command(dir.path());
+    cmd.arg("--cache-dir")
+        .arg(&cache)
+        .args(["--http", "127.0.0.1:0", "--stdio", "--auth-token-file"])
+        .arg(&token)
+        .env_remove("WARD_AUTH_TOKEN");
+    let ward = Ward::start_command(cmd, Era::Legacy("2025-11-25")).await;
+
+    let refused = [
+        (
+            "covers",
+            format!(
+                "covers ward's compiled-artifact cache {}; grant a narrower directory",
+                cache.display()
+            ),
+        ),
+        (
+            "iscache",
+            format!("is ward's compiled-artifact cache {}", cache.display()),
+        ),
+        (
+            "inside",
+            format!(
+                "lies inside ward's compiled-artifact cache {}",
+                cache.display()
+            ),
+        ),
+        (
+            "plugdir",
+            format!("is the plugin directory {}", plugins.display()),
+        ),
+        (
+            "token",
+            format!("covers the HTTP token file {}", token.display()),
+        ),
+        (
+            "exe",
+            format!("covers ward's own executable {}", exe.display()),
+        ),
+    ];
+    for (name, says) in &refused {
+        let log = ward.wait_log(&format!("{name}.toml: fs[0].host: ")).await;
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("{name}.toml: fs[0].host: ")))
+            .unwrap();
+        assert!(
+            line.contains(says.as_str()),
+            "{name}: expected {says:?} in:\n{line}"
+        );
+    }
+    let tools = ward.tool_names().await;
+    for (name, _) in &refused {
+        assert!(
+            !tools.iter().any(|t| t.starts_with(&format!("{name}_"))),
+            "{name} was loaded: {tools:?}"
+        );
+    }
+    assert!(tools.contains(&"hello_greet".to_string()), "{tools:?}");
+    let read = ward
+        .call("data_read_file", json!({"path": "/data/note.txt"}))
+        .await;
+    assert_eq!(text(&read), "granted");
+    assert_eq!(std::fs::read_to_string(&token).unwrap(), "s3cret-token\n");
+}

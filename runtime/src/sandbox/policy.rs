@@ -43,6 +43,7 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+use super::fs::{DirId, FsGrants, Opener, Protected};
 use super::net::{AllowEntry, NetPolicy};
 
 /// Memory for all linear memories and tables of one instance together,
@@ -107,8 +108,9 @@ pub struct Policy {
     pub prefix: String,
     /// Per-instance and per-call resource limits.
     pub limits: Limits,
-    /// Host directories the guest may see, in the order listed.
-    pub fs: Vec<FsGrant>,
+    /// Host directories the guest may see, in the order listed, each opened
+    /// once when the policy was loaded.
+    pub fs: FsGrants,
     /// Environment variables, sorted by name; nothing else is inherited.
     pub env: Vec<(String, String)>,
     /// Where the guest may connect.
@@ -154,6 +156,8 @@ pub struct FsGrant {
     pub guest: String,
     /// Read-only or read-write.
     pub mode: FsMode,
+    /// The directory opened for it when the policy was loaded.
+    pub(crate) dir: DirId,
 }
 
 /// Access to a granted directory.
@@ -255,7 +259,7 @@ impl Policy {
         Policy {
             prefix: plugin_name.to_string(),
             limits: Limits::default(),
-            fs: Vec::new(),
+            fs: FsGrants::default(),
             env: Vec::new(),
             network: NetPolicy::default(),
         }
@@ -264,8 +268,12 @@ impl Policy {
     /// The policy of plugin `name` in `dir`: `DIR/NAME.toml` if it exists,
     /// else the defaults. A file that exists but cannot be read is an error,
     /// never the defaults; so is a plugin name that cannot serve as the
-    /// default prefix.
-    pub fn for_plugin(dir: &Path, name: &str) -> Result<Policy, PolicyError> {
+    /// default prefix. No grant may reach `protected` or `dir` itself.
+    pub fn for_plugin(
+        dir: &Path,
+        name: &str,
+        protected: &Protected,
+    ) -> Result<Policy, PolicyError> {
         let path = dir.join(format!("{name}.toml"));
         match path.symlink_metadata() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -274,15 +282,19 @@ impl Policy {
                 errors.finish(&path)?;
                 Ok(Policy::defaults(name))
             }
-            _ => Policy::load(&path, name),
+            _ => Policy::load(&path, name, protected),
         }
     }
 
     /// Reads and validates the policy file at `path` of plugin
-    /// `plugin_name`.
-    pub fn load(path: &Path, plugin_name: &str) -> Result<Policy, PolicyError> {
+    /// `plugin_name`; no grant may reach `protected` or the file's directory.
+    pub fn load(
+        path: &Path,
+        plugin_name: &str,
+        protected: &Protected,
+    ) -> Result<Policy, PolicyError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Policy::parse(&text, path, plugin_name),
+            Ok(text) => Policy::parse_with(&text, path, plugin_name, protected),
             Err(e) => Err(PolicyError {
                 path: path.to_path_buf(),
                 problems: vec![Problem::Read(e)],
@@ -293,6 +305,17 @@ impl Policy {
     /// Validates the policy `text`, read from `path` (which names the file
     /// in errors and anchors relative host paths) for plugin `plugin_name`.
     pub fn parse(text: &str, path: &Path, plugin_name: &str) -> Result<Policy, PolicyError> {
+        Policy::parse_with(text, path, plugin_name, &Protected::default())
+    }
+
+    /// [`Policy::parse`], refusing grants that reach `protected` (or the
+    /// policy file's directory, always protected).
+    pub fn parse_with(
+        text: &str,
+        path: &Path,
+        plugin_name: &str,
+        protected: &Protected,
+    ) -> Result<Policy, PolicyError> {
         let table: Table = match toml::from_str(text) {
             Ok(table) => table,
             Err(e) => {
@@ -390,27 +413,37 @@ impl Policy {
         if let Some(v) = table.get("fs") {
             match v.as_array() {
                 Some(grants) => {
+                    let protected = protected.with_plugin_dir(base);
+                    let mut opener = Opener::new();
                     let mut guests: Vec<(usize, String)> = Vec::new();
                     for (i, grant) in grants.iter().enumerate() {
                         let key = format!("fs[{i}]");
                         if let Some(grant) = p.table(&key, grant) {
-                            if let Some(grant) = p.fs_grant(&key, grant, base) {
-                                match guests.iter().find(|(_, guest)| *guest == grant.guest) {
+                            if let Some((host, guest, mode)) =
+                                p.fs_grant(&key, grant, base, &protected)
+                            {
+                                match guests.iter().find(|(_, g)| *g == guest) {
                                     Some((first, _)) => p.invalid(
                                         &format!("{key}.guest"),
                                         format!(
-                                            "expected a guest path not granted already, found {:?} (fs[{first}] grants it too)",
-                                            grant.guest
+                                            "expected a guest path not granted already, found {guest:?} (fs[{first}] grants it too)"
                                         ),
                                     ),
                                     None => {
-                                        guests.push((i, grant.guest.clone()));
-                                        policy.fs.push(grant);
+                                        guests.push((i, guest.clone()));
+                                        let shown = host.display().to_string();
+                                        if let Err(e) = opener.open(host, guest, mode) {
+                                            p.invalid(
+                                                &format!("{key}.host"),
+                                                format!("cannot open {shown}: {e}"),
+                                            );
+                                        }
                                     }
                                 }
                             }
                         }
                     }
+                    policy.fs = opener.finish();
                 }
                 None => p.invalid(
                     "fs",
@@ -589,7 +622,15 @@ impl Problems {
         }
     }
 
-    fn fs_grant(&mut self, key: &str, grant: &Table, base: &Path) -> Option<FsGrant> {
+    /// The host directory (canonical, not reaching `protected`), guest path
+    /// and mode of a grant.
+    fn fs_grant(
+        &mut self,
+        key: &str,
+        grant: &Table,
+        base: &Path,
+        protected: &Protected,
+    ) -> Option<(PathBuf, String, FsMode)> {
         self.check_keys(key, grant, &["host", "guest", "mode"]);
         let host = match grant.get("host") {
             None => {
@@ -599,7 +640,7 @@ impl Problems {
                 );
                 None
             }
-            Some(v) => self.host_dir(&format!("{key}.host"), v, base),
+            Some(v) => self.host_dir(&format!("{key}.host"), v, base, protected),
         };
         let guest = match grant.get("guest") {
             None => {
@@ -643,16 +684,18 @@ impl Problems {
                 }
             },
         };
-        Some(FsGrant {
-            host: host?,
-            guest: guest?,
-            mode: mode?,
-        })
+        Some((host?, guest?, mode?))
     }
 
-    /// Resolves and checks a host directory. This only inspects the path;
-    /// `fs.rs` is where it is opened for the guest.
-    fn host_dir(&mut self, key: &str, v: &Value, base: &Path) -> Option<PathBuf> {
+    /// Resolves and checks a host directory, following the operator's
+    /// symlinks once. This only inspects the path; `fs.rs` opens it.
+    fn host_dir(
+        &mut self,
+        key: &str,
+        v: &Value,
+        base: &Path,
+        protected: &Protected,
+    ) -> Option<PathBuf> {
         let Some(text) = v.as_str() else {
             self.invalid(
                 key,
@@ -680,7 +723,13 @@ impl Problems {
             ""
         };
         match joined.canonicalize() {
-            Ok(dir) if dir.is_dir() => Some(dir),
+            Ok(dir) if dir.is_dir() => match protected.check(&dir, &found(v)) {
+                Some(why) => {
+                    self.invalid(key, why);
+                    None
+                }
+                None => Some(dir),
+            },
             Ok(dir) => {
                 self.invalid(
                     key,
@@ -1011,7 +1060,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let p = Policy::for_plugin(dir.path(), "weather").unwrap();
+        let p = Policy::for_plugin(dir.path(), "weather", &Protected::default()).unwrap();
         let root = dir.path().canonicalize().unwrap();
         assert_eq!(p.prefix, "wx");
         assert_eq!(
@@ -1025,18 +1074,12 @@ mod tests {
             }
         );
         assert_eq!(
-            p.fs,
+            p.fs.iter()
+                .map(|g| (g.host.clone(), g.guest.as_str(), g.mode))
+                .collect::<Vec<_>>(),
             [
-                FsGrant {
-                    host: root.join("data"),
-                    guest: "/data".into(),
-                    mode: FsMode::Ro
-                },
-                FsGrant {
-                    host: root.join("out"),
-                    guest: "/out/x".into(),
-                    mode: FsMode::Rw
-                },
+                (root.join("data"), "/data", FsMode::Ro),
+                (root.join("out"), "/out/x", FsMode::Rw),
             ]
         );
         assert_eq!(
@@ -1181,7 +1224,7 @@ mod tests {
         )
         .is_ok());
         let dir = tempfile::tempdir().unwrap();
-        assert!(Policy::for_plugin(dir.path(), "my plugin").is_err());
+        assert!(Policy::for_plugin(dir.path(), "my plugin", &Protected::default()).is_err());
     }
 
     #[test]
@@ -1293,10 +1336,11 @@ mod tests {
             e.contains("fs[0].host: missing") && e.contains("fs[0].guest: missing"),
             "{e}"
         );
-        let e =
-            check("[[fs]]\nhost = \"data\"\nguest = \"/d\"\n[[fs]]\nhost = \".\"\nguest = \"/d/\"")
-                .unwrap_err()
-                .to_string();
+        let e = check(
+            "[[fs]]\nhost = \"data\"\nguest = \"/d\"\n[[fs]]\nhost = \"data\"\nguest = \"/d/\"",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains(r#"fs[1].guest: expected a guest path not granted already, found "/d" (fs[0] grants it too)"#), "{e}");
     }
 
@@ -1342,17 +1386,20 @@ mod tests {
     fn for_plugin_reads_the_file_or_uses_defaults() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            Policy::for_plugin(dir.path(), "hello").unwrap(),
+            Policy::for_plugin(dir.path(), "hello", &Protected::default()).unwrap(),
             Policy::defaults("hello")
         );
         std::fs::write(dir.path().join("hello.toml"), "[limits]\nfuel = 7").unwrap();
         assert_eq!(
-            Policy::for_plugin(dir.path(), "hello").unwrap().limits.fuel,
+            Policy::for_plugin(dir.path(), "hello", &Protected::default())
+                .unwrap()
+                .limits
+                .fuel,
             7
         );
         // A policy that exists but cannot be read is an error, never defaults.
         std::fs::create_dir(dir.path().join("odd.toml")).unwrap();
-        let e = Policy::for_plugin(dir.path(), "odd").unwrap_err();
+        let e = Policy::for_plugin(dir.path(), "odd", &Protected::default()).unwrap_err();
         assert!(matches!(e.problems[..], [Problem::Read(_)]), "{e}");
         assert!(e.to_string().contains("odd.toml: cannot read: "), "{e}");
         // A dangling symlink is a policy that cannot be read, too.
@@ -1363,9 +1410,14 @@ mod tests {
                 dir.path().join("dangling.toml"),
             )
             .unwrap();
-            assert!(Policy::for_plugin(dir.path(), "dangling").is_err());
+            assert!(Policy::for_plugin(dir.path(), "dangling", &Protected::default()).is_err());
         }
-        assert!(Policy::load(&dir.path().join("absent.toml"), "absent").is_err());
+        assert!(Policy::load(
+            &dir.path().join("absent.toml"),
+            "absent",
+            &Protected::default()
+        )
+        .is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 use super::net::NetPolicy;
 use super::output::Captured;
 use super::policy::Policy;
-use super::{env, fs, outbound};
+use super::{env, outbound};
 
 /// The WASI context for one call of a plugin with this policy: no stdin, no
 /// arguments, captured stdout/stderr, and only the granted directories,
@@ -17,8 +17,9 @@ use super::{env, fs, outbound};
 pub fn wasi_ctx(policy: &Policy, net: &Arc<NetPolicy>, output: &Captured) -> Result<WasiCtx> {
     let mut builder = WasiCtxBuilder::new();
     builder.stdout(output.stream()).stderr(output.stream());
-    fs::apply(&mut builder, &policy.fs)?;
     env::apply(&mut builder, &policy.env);
     outbound::apply_sockets(&mut builder, net);
-    Ok(builder.build())
+    let mut ctx = builder.build();
+    policy.fs.apply(&mut ctx);
+    Ok(ctx)
 }

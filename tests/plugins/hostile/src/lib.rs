@@ -10,6 +10,8 @@ use std::hint::black_box;
 
 use ward_guest::prelude::*;
 
+mod fs_attacks;
+
 #[derive(Deserialize, JsonSchema)]
 struct Alloc {
     /// MiB to allocate (and touch), one MiB at a time.
@@ -290,4 +292,5 @@ ward_guest::plugin!(|p| {
     p.tool("tcp_connect", "Opens a TCP connection to host:port; returns `connected`", tcp_connect);
     p.tool("open_many", "Opens a file `count` times, holding every handle; reports how many opened", open_many);
     p.tool("log_flood", "Sends `count` log messages to the host", log_flood);
+    fs_attacks::register(p);
 });
