@@ -19,6 +19,7 @@
 
 mod client;
 pub mod http;
+pub mod jsonrpc;
 pub mod server;
 pub mod transport;
 
