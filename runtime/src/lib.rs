@@ -31,6 +31,7 @@
 pub mod backend;
 pub mod cache;
 pub mod loader;
+pub mod manifest;
 pub mod plugin;
 pub mod protocol;
 pub mod registry;

@@ -59,6 +59,8 @@ const WIT: &str = include_str!("../../wit/plugin.wit");
 const PY_HELPER: &str = include_str!("../../sdk-guest/python/ward_plugin.py");
 const JS_HELPER: &str = include_str!("../../sdk-guest/js/ward_plugin.js");
 const JS_TRY: &str = include_str!("../../sdk-guest/js/try.mjs");
+const PY_MANIFEST: &str = include_str!("../../sdk-guest/python/ward_manifest.py");
+const JS_MANIFEST: &str = include_str!("../../sdk-guest/js/ward_manifest.mjs");
 
 /// (path in the project, template text, executable)
 type File = (&'static str, &'static str, bool);
@@ -75,6 +77,11 @@ const RUST_FILES: &[File] = &[
         false,
     ),
     ("build.sh", include_str!("../templates/rust/build.sh"), true),
+    (
+        "ward.toml",
+        include_str!("../templates/rust/ward.toml"),
+        false,
+    ),
     (
         "README.md",
         include_str!("../templates/rust/README.md"),
@@ -110,6 +117,12 @@ const PYTHON_FILES: &[File] = &[
         false,
     ),
     ("ward_plugin.py", PY_HELPER, false),
+    ("ward_manifest.py", PY_MANIFEST, false),
+    (
+        "ward.toml",
+        include_str!("../templates/python/ward.toml"),
+        false,
+    ),
     ("wit/plugin.wit", WIT, false),
 ];
 
@@ -133,6 +146,12 @@ const JS_FILES: &[File] = &[
         false,
     ),
     ("ward_plugin.js", JS_HELPER, false),
+    ("ward_manifest.mjs", JS_MANIFEST, false),
+    (
+        "ward.toml",
+        include_str!("../templates/js/ward.toml"),
+        false,
+    ),
     ("try.mjs", JS_TRY, false),
     ("wit/plugin.wit", WIT, false),
 ];
@@ -220,7 +239,12 @@ pub fn scaffold(
 fn is_vendored(rel: &str) -> bool {
     matches!(
         rel,
-        "ward_plugin.py" | "ward_plugin.js" | "try.mjs" | "wit/plugin.wit"
+        "ward_plugin.py"
+            | "ward_plugin.js"
+            | "ward_manifest.py"
+            | "ward_manifest.mjs"
+            | "try.mjs"
+            | "wit/plugin.wit"
     )
 }
 
@@ -299,6 +323,7 @@ mod tests {
                     "build.sh",
                     "README.md",
                     ".gitignore",
+                    "ward.toml",
                 ][..],
             ),
             (
@@ -309,6 +334,8 @@ mod tests {
                     "build.sh",
                     "README.md",
                     "ward_plugin.py",
+                    "ward_manifest.py",
+                    "ward.toml",
                     "wit/plugin.wit",
                 ][..],
             ),
@@ -320,6 +347,8 @@ mod tests {
                     "test.mjs",
                     "build.sh",
                     "ward_plugin.js",
+                    "ward_manifest.mjs",
+                    "ward.toml",
                     "try.mjs",
                     "wit/plugin.wit",
                 ][..],

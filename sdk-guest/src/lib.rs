@@ -234,6 +234,67 @@ macro_rules! plugin {
         }
 
         $crate::bindings::export!(__WardGuest with_types_in $crate::bindings);
+        $crate::__identity!();
+    };
+}
+
+/// Embeds the plugin's manifest (what it requests: directories, environment
+/// variables, hosts, limits, each with a reason) from a TOML file beside
+/// `Cargo.toml`, `ward.toml` by default, into the component's `ward:manifest`
+/// custom section. `ward inspect` shows it beside what the operator granted,
+/// and `ward add --grant-requested` grants exactly it. The format is in
+/// ward's `docs/manifest.md`:
+///
+/// ```ignore
+/// ward_guest::manifest!();               // ./ward.toml
+/// ward_guest::manifest!("plugin.toml");  // another file beside Cargo.toml
+/// ```
+///
+/// Use it once, in the crate root. A plugin without a manifest requests
+/// nothing. The file is checked by ward when it reads the component, not here.
+#[macro_export]
+macro_rules! manifest {
+    () => {
+        $crate::manifest!("ward.toml");
+    };
+    ($path:literal) => {
+        $crate::__section!(
+            "ward:manifest",
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path))
+        );
+    };
+}
+
+/// Writes the crate's Cargo metadata (version, description, authors,
+/// licence, repository, homepage) into the custom sections that
+/// `wasm-metadata` reads. [`plugin!`] calls it. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __identity {
+    () => {
+        $crate::__section!("version", env!("CARGO_PKG_VERSION").as_bytes());
+        $crate::__section!("description", env!("CARGO_PKG_DESCRIPTION").as_bytes());
+        $crate::__section!("authors", env!("CARGO_PKG_AUTHORS").as_bytes());
+        $crate::__section!("licenses", env!("CARGO_PKG_LICENSE").as_bytes());
+        $crate::__section!("source", env!("CARGO_PKG_REPOSITORY").as_bytes());
+        $crate::__section!("homepage", env!("CARGO_PKG_HOMEPAGE").as_bytes());
+    };
+}
+
+/// A custom section holding `$bytes` (a constant `&[u8]`) in the component's
+/// core module, where `wasm-component-ld` keeps it. Only on wasm targets, so
+/// host builds (`cargo test`) are unaffected. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __section {
+    ($name:literal, $bytes:expr) => {
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            const BYTES: &[u8] = $bytes;
+            #[used]
+            #[link_section = $name]
+            static SECTION: [u8; BYTES.len()] = $crate::__private::to_array(BYTES);
+        };
     };
 }
 
@@ -248,6 +309,17 @@ pub mod __private {
 
     /// The result type of the exported functions.
     pub type WitResult<T> = core::result::Result<T, crate::bindings::ward::plugin::types::Error>;
+
+    /// Copies a constant byte string into an array, for a `#[link_section]` static.
+    pub const fn to_array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+        let mut out = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = bytes[i];
+            i += 1;
+        }
+        out
+    }
 
     /// Calls the registration closure (lets `|p| { .. }` infer its argument type).
     pub fn register<F: FnOnce(&mut crate::Plugin)>(plugin: &mut crate::Plugin, f: F) {

@@ -10,7 +10,11 @@
 //!   imports `./ward_plugin.js`) and componentized from there.
 //!
 //! Both build against `<repo>/wit`, world `plugin` (all four exports; the
-//! helpers implement the ones a plugin does not use as empty). `.tools/` is
+//! helpers implement the ones a plugin does not use as empty). A `ward.toml`
+//! in the plugin directory (its manifest: what it requests) is embedded into
+//! the component afterwards by the language's own helper,
+//! `sdk-guest/python/ward_manifest.py` or `sdk-guest/js/ward_manifest.mjs`,
+//! the same scripts `ward new` projects run. `.tools/` is
 //! gitignored; [`ensure_python`] and [`ensure_js`] (re)install a toolchain
 //! only when the pinned version is missing. Outputs are written to a
 //! temporary name beside `out` and renamed into place, so a watching ward
@@ -102,11 +106,17 @@ fn up_to_date(repo: &Path, plugin_dir: &Path, lang: Lang, out: &Path) -> bool {
     let Ok(built) = fs::metadata(out).and_then(|m| m.modified()) else {
         return false;
     };
-    let helper = match lang {
-        Lang::Python => repo.join("sdk-guest/python/ward_plugin.py"),
-        Lang::Js => repo.join("sdk-guest/js/ward_plugin.js"),
+    let (helper, embedder) = match lang {
+        Lang::Python => (
+            repo.join("sdk-guest/python/ward_plugin.py"),
+            repo.join("sdk-guest/python/ward_manifest.py"),
+        ),
+        Lang::Js => (
+            repo.join("sdk-guest/js/ward_plugin.js"),
+            repo.join("sdk-guest/js/ward_manifest.mjs"),
+        ),
     };
-    let mut inputs = vec![helper, repo.join("xtask/src/polyglot.rs")];
+    let mut inputs = vec![helper, embedder, repo.join("xtask/src/polyglot.rs")];
     collect_files(plugin_dir, &mut inputs);
     collect_files(&repo.join("wit"), &mut inputs);
     inputs.iter().all(|p| {
@@ -248,8 +258,9 @@ pub fn build_python_plugin(repo: &Path, plugin_dir: &Path, out: &Path) -> Result
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .status()
         .context("running componentize-py")?;
+    let ok = status.success() && embed_manifest(repo, plugin_dir, Lang::Python, &tmp)?;
     finish(
-        status.success(),
+        ok,
         "componentize-py",
         plugin_dir,
         &tmp,
@@ -286,14 +297,38 @@ pub fn build_js_plugin(repo: &Path, plugin_dir: &Path, out: &Path) -> Result<()>
         .arg(&tmp)
         .status()
         .context("running node (componentize-js)")?;
+    let ok = status.success() && embed_manifest(repo, plugin_dir, Lang::Js, &tmp)?;
     finish(
-        status.success(),
+        ok,
         "componentize-js",
         plugin_dir,
         &tmp,
         out,
         start,
     )
+}
+
+/// Embeds `plugin_dir/ward.toml`, if there is one, into the built component
+/// `wasm` with the language's helper script. True when the build may go on.
+fn embed_manifest(repo: &Path, plugin_dir: &Path, lang: Lang, wasm: &Path) -> Result<bool> {
+    let manifest = plugin_dir.join("ward.toml");
+    if !manifest.is_file() || !wasm.is_file() {
+        return Ok(true);
+    }
+    let mut cmd = match lang {
+        Lang::Python => {
+            let mut cmd = Command::new(python3());
+            cmd.arg(repo.join("sdk-guest/python/ward_manifest.py"));
+            cmd
+        }
+        Lang::Js => {
+            let mut cmd = Command::new("node");
+            cmd.arg(repo.join("sdk-guest/js/ward_manifest.mjs"));
+            cmd
+        }
+    };
+    run(cmd.arg(wasm).arg(&manifest), "embedding ward.toml")?;
+    Ok(true)
 }
 
 /// The entry module of a JS plugin: `main` of its package.json, else `app.js`.

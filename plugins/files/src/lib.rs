@@ -50,6 +50,9 @@ fn list(a: PathArg) -> Result<String> {
     Ok(names.join("\n"))
 }
 
+// What the plugin requests (ward.toml beside Cargo.toml), for `ward inspect` and `ward add`.
+ward_guest::manifest!();
+
 ward_guest::plugin!(|p| {
     p.tool("read", "Reads a UTF-8 text file", read).read_only(true);
     p.tool("write", "Writes a text file, replacing its contents", write).destructive(true).idempotent(true);

@@ -17,6 +17,9 @@ fn greet(args: Greet) -> String {
     format!("{greeting}, {}!", args.name)
 }
 
+// What the plugin requests (ward.toml beside Cargo.toml), for `ward inspect` and `ward add`.
+ward_guest::manifest!();
+
 ward_guest::plugin!(|p| {
     p.tool("greet", "Greets someone by name", greet).read_only(true);
 });

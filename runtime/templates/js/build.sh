@@ -7,5 +7,6 @@ if [ ! -f node_modules/@bytecodealliance/componentize-js/src/cli.js ]; then
 fi
 mkdir -p dist
 node node_modules/@bytecodealliance/componentize-js/src/cli.js app.js --wit wit --world-name plugin -o dist/.{{name}}.wasm.tmp
+node ward_manifest.mjs dist/.{{name}}.wasm.tmp ward.toml
 mv dist/.{{name}}.wasm.tmp dist/{{name}}.wasm
 echo "built dist/{{name}}.wasm"

@@ -8,5 +8,6 @@ if ! .venv/bin/componentize-py --version 2>/dev/null | grep -qx "componentize-py
 fi
 mkdir -p dist
 PYTHONDONTWRITEBYTECODE=1 .venv/bin/componentize-py -d wit -w plugin componentize app -p . -o dist/.{{name}}.wasm.tmp
+python3 ward_manifest.py dist/.{{name}}.wasm.tmp ward.toml
 mv dist/.{{name}}.wasm.tmp dist/{{name}}.wasm
 echo "built dist/{{name}}.wasm"

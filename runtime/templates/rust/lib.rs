@@ -12,6 +12,9 @@ fn greet(args: Greet) -> String {
     format!("Hello, {}!", args.name)
 }
 
+// What the plugin requests (ward.toml beside Cargo.toml), for `ward inspect`.
+ward_guest::manifest!();
+
 ward_guest::plugin!(|p| {
     p.tool("greet", "Greets someone by name", greet).read_only(true);
 });
