@@ -30,6 +30,7 @@
 
 pub mod backend;
 pub mod cache;
+pub mod inspect;
 pub mod loader;
 pub mod manifest;
 pub mod plugin;
