@@ -144,6 +144,47 @@ pub struct CallContext {
     /// Where guest requests to the client (sampling, elicitation) go; `None`
     /// refuses them.
     pub client: Option<ClientHandle>,
+    /// Filled in by the plugin that serves the request, for the audit log;
+    /// `None` when nobody asks.
+    pub served: Option<ServedBy>,
+}
+
+/// Which plugin served a request and what it cost: written by the plugin
+/// when it runs, read by the protocol layer for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct ServedBy(Arc<std::sync::Mutex<Served>>);
+
+/// What [`ServedBy`] holds.
+#[derive(Debug, Clone, Default)]
+pub struct Served {
+    /// The plugin's name.
+    pub plugin: Option<Arc<str>>,
+    /// The sha256 of its wasm.
+    pub sha256: Option<[u8; 32]>,
+    /// The values of its environment variables, to redact.
+    pub secrets: Vec<String>,
+    /// Fuel, peak memory in bytes, and guest time of the call.
+    pub cost: Option<(u64, u64, std::time::Duration)>,
+}
+
+impl ServedBy {
+    /// Records the plugin about to run the request.
+    pub fn plugin(&self, name: &Arc<str>, sha256: [u8; 32], env: &[(String, String)]) {
+        let mut served = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        served.plugin = Some(name.clone());
+        served.sha256 = Some(sha256);
+        served.secrets = env.iter().map(|(_, value)| value.clone()).collect();
+    }
+
+    /// Records what the call cost.
+    pub fn cost(&self, fuel: u64, peak_memory: u64, duration: std::time::Duration) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).cost = Some((fuel, peak_memory, duration));
+    }
+
+    /// What was recorded.
+    pub fn get(&self) -> Served {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// Why a request to the backend failed as a protocol error. A tool that ran

@@ -28,6 +28,7 @@
 // deprecated by SEP-2577, but clients of both eras still use it and ward serves it.
 #![allow(deprecated)]
 
+pub mod audit;
 pub mod backend;
 pub mod cache;
 pub mod inspect;

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cli;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ward::server::{self, Config};
@@ -26,6 +28,12 @@ enum Command {
         /// The plugin directory.
         dir: PathBuf,
     },
+    /// Show what a plugin is, offers and requests, beside what its policy
+    /// grants (loads it with nothing granted).
+    Inspect(cli::InspectArgs),
+    /// Call one tool as `serve` would (same loading, policies, sandbox):
+    /// exit 0 on success, 1 on an isError result, 2 on an error.
+    Call(cli::CallArgs),
     /// Create a plugin project that builds with one command (`./build.sh`).
     New {
         /// The plugin's name (its file stem, the prefix of its tools).
@@ -101,6 +109,8 @@ struct ServeArgs {
     /// On SIGTERM/SIGINT, how long HTTP requests in flight may still run, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS", help_heading = "HTTP")]
     shutdown_grace: u64,
+    #[command(flatten)]
+    audit: cli::AuditArgs,
 }
 
 fn main() -> ExitCode {
@@ -108,8 +118,13 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
-                .unwrap_or_else(|_| "ward=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| {
+                match cli.command {
+                    // One-shot commands print their own result; only problems go to stderr.
+                    Command::Inspect(_) | Command::Call(_) => "warn".into(),
+                    _ => "ward=info,warn".into(),
+                }
+            }),
         )
         .with_ansi(false)
         .init();
@@ -126,6 +141,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Inspect(args) => cli::inspect(args).await,
+            Command::Call(args) => cli::call(args).await,
             Command::Check { dir } => check(dir).await,
             Command::New {
                 name,
@@ -199,8 +216,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
             started.loader.clone(),
         )?),
     };
+    let audit = args.audit.open()?;
     let options = ward::ServerOptions {
         page_size: args.page_size,
+        audit: audit.log(),
         ..Default::default()
     };
     let Some(addr) = args.http else {

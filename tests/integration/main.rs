@@ -7,6 +7,7 @@
 
 mod util;
 
+mod adopt;
 mod cache;
 mod client_requests;
 mod http;

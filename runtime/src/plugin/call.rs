@@ -115,6 +115,9 @@ impl Plugin {
         request: Request,
         cx: &CallContext,
     ) -> (Result<Response, Failure>, Cost) {
+        if let Some(served) = &cx.served {
+            served.plugin(&self.name, self.digest, &self.policy.env);
+        }
         let _permit = self.permits.acquire().await;
         tracing::debug!(plugin = %self.name, "call started");
         let start = Instant::now();
@@ -158,6 +161,9 @@ impl Plugin {
             Err(e) => {
                 tracing::warn!(plugin = %self.name, fuel = cost.fuel, peak_memory = cost.peak_memory, duration_us = cost.duration.as_micros() as u64, "call failed: {e}")
             }
+        }
+        if let Some(served) = &cx.served {
+            served.cost(cost.fuel, cost.peak_memory, cost.duration);
         }
         (result, cost)
     }

@@ -43,6 +43,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::client::RequestClient;
+use crate::audit::Scope;
 use crate::backend::{Backend, BackendError, CallContext, ClientHandle, GuestEvent, ServerEvent};
 
 /// The protocol versions ward implements, oldest first. Older versions
@@ -73,6 +74,8 @@ pub struct ServerOptions {
     /// are skipped without being buffered and answered with -32600, so a
     /// client cannot make ward allocate without bound.
     pub max_line_bytes: usize,
+    /// Where every request that reaches a plugin is recorded (`--audit-log`).
+    pub audit: Option<crate::audit::AuditLog>,
 }
 
 impl Default for ServerOptions {
@@ -82,6 +85,7 @@ impl Default for ServerOptions {
             list_ttl_ms: 0,
             default_log_level: LoggingLevel::Info,
             max_line_bytes: 64 << 20,
+            audit: None,
         }
     }
 }
@@ -189,6 +193,7 @@ impl<B: Backend> WardServer<B> {
     async fn with_events<T, F>(
         &self,
         context: &RequestContext<RoleServer>,
+        audit: Option<&Scope>,
         call: impl FnOnce(CallContext) -> F,
     ) -> Result<T, ErrorData>
     where
@@ -201,13 +206,15 @@ impl<B: Backend> WardServer<B> {
             min_level: self.request_log_level(context),
             cancel: context.ct.clone(),
         };
+        let client = ClientHandle(Arc::new(RequestClient::new(context, is_stateless(context))));
         let call = call(CallContext {
             cancel: context.ct.clone(),
             events: Some(events),
-            client: Some(ClientHandle(Arc::new(RequestClient::new(
-                context,
-                is_stateless(context),
-            )))),
+            client: Some(match audit {
+                Some(scope) => scope.client(client),
+                None => client,
+            }),
+            served: audit.map(Scope::served),
         });
         let mut call = std::pin::pin!(call);
         let result = loop {
@@ -221,6 +228,31 @@ impl<B: Backend> WardServer<B> {
             forwarder.forward(event).await;
         }
         result.map_err(to_mcp_error)
+    }
+
+    /// Starts the audit record of one request, if ward keeps an audit log.
+    fn audit(
+        &self,
+        context: &RequestContext<RoleServer>,
+        method: &str,
+        item: &str,
+        arguments: serde_json::Value,
+    ) -> Option<Scope> {
+        let log = self.options.audit.as_ref()?;
+        let parts = context.extensions.get::<http::request::Parts>();
+        let transport = if parts.is_some() { "http" } else { "stdio" };
+        let info = context
+            .meta
+            .client_info()
+            .or_else(|| context.peer.peer_info().map(|p| p.client_info.clone()));
+        let mut client = serde_json::json!({
+            "name": info.as_ref().map(|i| i.name.clone()),
+            "version": info.as_ref().map(|i| i.version.clone()),
+        });
+        if let Some(caller) = parts.and_then(|p| p.extensions.get::<crate::audit::Caller>()) {
+            client["auth"] = serde_json::to_value(caller).unwrap_or_default();
+        }
+        Some(Scope::new(log, transport, client, method, item, &arguments))
     }
 
     /// Starts the task that forwards server events to a legacy client. Runs
@@ -270,6 +302,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Ends an audit record with the request's outcome: `ok`, or `error` with
+/// the JSON-RPC code and message.
+fn finish<T>(audit: &Scope, result: &Result<T, ErrorData>) {
+    match result {
+        Ok(_) => audit.finish("ok", None),
+        Err(e) => audit.finish("error", Some((e.code.0, &e.message))),
+    }
 }
 
 /// The one mapping from backend failures to JSON-RPC errors.
@@ -628,12 +669,24 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = request.arguments.unwrap_or_default();
+        let audit = self.audit(
+            &context,
+            "tools/call",
+            &request.name,
+            serde_json::Value::Object(arguments.clone()),
+        );
         let result = self
-            .with_events(&context, |cx| {
+            .with_events(&context, audit.as_ref(), |cx| {
                 self.backend.call_tool(&request.name, arguments, cx)
             })
-            .await?;
-        Ok(CallToolResponse::Complete(result))
+            .await;
+        if let Some(audit) = &audit {
+            match &result {
+                Ok(r) if r.is_error == Some(true) => audit.finish("isError", None),
+                other => finish(audit, other),
+            }
+        }
+        Ok(CallToolResponse::Complete(result?))
     }
 
     async fn read_resource(
@@ -641,9 +694,21 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let mut result = self
-            .with_events(&context, |cx| self.backend.read_resource(&request.uri, cx))
-            .await?;
+        let audit = self.audit(
+            &context,
+            "resources/read",
+            &request.uri,
+            serde_json::json!({ "uri": request.uri }),
+        );
+        let result = self
+            .with_events(&context, audit.as_ref(), |cx| {
+                self.backend.read_resource(&request.uri, cx)
+            })
+            .await;
+        if let Some(audit) = &audit {
+            finish(audit, &result);
+        }
+        let mut result = result?;
         if is_stateless(&context) {
             // A resource is plugin output that may change on every read.
             result.ttl_ms.get_or_insert(0);
@@ -658,12 +723,21 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let arguments = request.arguments.unwrap_or_default();
+        let audit = self.audit(
+            &context,
+            "prompts/get",
+            &request.name,
+            serde_json::Value::Object(arguments.clone()),
+        );
         let result = self
-            .with_events(&context, |cx| {
+            .with_events(&context, audit.as_ref(), |cx| {
                 self.backend.get_prompt(&request.name, arguments, cx)
             })
-            .await?;
-        Ok(GetPromptResponse::Complete(result))
+            .await;
+        if let Some(audit) = &audit {
+            finish(audit, &result);
+        }
+        Ok(GetPromptResponse::Complete(result?))
     }
 
     async fn complete(
@@ -679,11 +753,29 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         // HashMap order is random; give the backend a stable order.
         known.sort();
         let argument = request.argument;
-        self.with_events(&context, |cx| {
-            self.backend
-                .complete(request.r#ref, &argument.name, &argument.value, known, cx)
-        })
-        .await
+        let audit = self.audit(
+            &context,
+            "completion/complete",
+            &match &request.r#ref {
+                rmcp::model::Reference::Prompt(p) => p.name.clone(),
+                rmcp::model::Reference::Resource(r) => r.uri.clone(),
+                _ => String::new(),
+            },
+            serde_json::json!({
+                "argument": { "name": argument.name, "value": argument.value },
+                "context": known.iter().cloned().collect::<HashMap<_, _>>(),
+            }),
+        );
+        let result = self
+            .with_events(&context, audit.as_ref(), |cx| {
+                self.backend
+                    .complete(request.r#ref, &argument.name, &argument.value, known, cx)
+            })
+            .await;
+        if let Some(audit) = &audit {
+            finish(audit, &result);
+        }
+        result
     }
 
     async fn set_level(
