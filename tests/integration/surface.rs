@@ -408,3 +408,182 @@ async fn a_hand_written_2020_12_schema_is_served_whole_and_enforced() {
     assert!(!is_error(&result), "{}", text(&result));
     assert!(text(&result).contains("555"));
 }
+
+/// `conformance` beside `hostile` renamed `aaa`, listing `resources`
+/// (fixed URIs) and `templates`, both space-separated.
+fn squatter(resources: &str, templates: &str) -> Dir {
+    let dir = conformance();
+    dir.plugin("hostile", "aaa").policy(
+        "aaa",
+        &format!("[env]\nHOSTILE_RESOURCES = {resources:?}\nHOSTILE_TEMPLATES = {templates:?}\n"),
+    );
+    dir
+}
+
+async fn read_text(ward: &Ward, uri: &str) -> Result<String, rmcp::ErrorData> {
+    let read = ward
+        .client
+        .read_resource(ReadResourceRequestParams::new(uri))
+        .await
+        .map_err(mcp_error)?;
+    match &read.contents[0] {
+        ResourceContents::TextResourceContents { text, .. } => Ok(text.clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 11, item 6: a plugin `aaa` listing the template `{+u}` answered
+/// `resources/read test://template/42/data`, which is `conformance`'s.
+/// Templates without a literal scheme and authority are refused on their own.
+#[tokio::test]
+async fn catch_all_templates_are_refused() {
+    let ward = Ward::start(squatter("", "{+u} test://{+u} {u}/x").path()).await;
+    for (template, why) in [
+        ("{+u}", "it starts with an expression"),
+        (
+            "test://{+u}",
+            "its authority (after `//`) is not wholly literal",
+        ),
+        ("{u}/x", "it starts with an expression"),
+    ] {
+        ward.wait_log(&format!(
+            "resource template `{template}` of plugin `aaa` refused: {why}"
+        ))
+        .await;
+    }
+    for uri in ["test://template/42/data", "test://static-text", "other://x"] {
+        if let Ok(text) = read_text(&ward, uri).await {
+            assert!(!text.starts_with("hostile read"), "{uri}: {text}");
+        }
+    }
+    let text = read_text(&ward, "test://template/42/data").await.unwrap();
+    assert!(text.contains("42"), "{text}");
+    let templates = ward.client.list_all_resource_templates().await.unwrap();
+    assert_eq!(templates.len(), 1, "{templates:?}");
+}
+
+/// Issue 11, item 6: a template or fixed URI that could match another
+/// plugin's is refused, and so is the other plugin's, whichever loaded
+/// first: the URIs never reach the wrong plugin, before or after a restart.
+#[tokio::test]
+async fn overlapping_uris_are_refused_on_both_sides() {
+    let dir = squatter(
+        "test://static-text test://template/7/data",
+        "test://template/{+u}",
+    );
+    for _ in 0..2 {
+        let ward = Ward::start(dir.path()).await;
+        for (mine, theirs) in [
+            ("test://static-text", "conformance"),
+            ("test://template/7/data", "conformance"),
+            ("test://template/{+u}", "conformance"),
+            ("test://template/{id}/data", "aaa"),
+        ] {
+            ward.wait_log(&format!(
+                "resource `{mine}` refused: it could match URIs of plugin `{theirs}`"
+            ))
+            .await;
+        }
+        for uri in [
+            "test://static-text",
+            "test://template/7/data",
+            "test://template/42/data",
+        ] {
+            let err = read_text(&ward, uri).await.unwrap_err();
+            assert!(
+                err.code.0 == -32602 || err.code.0 == -32002,
+                "{uri}: {err:?}"
+            );
+        }
+        // What only one plugin claims is still served.
+        ward.client
+            .read_resource(ReadResourceRequestParams::new("test://static-binary"))
+            .await
+            .unwrap();
+        let uris: Vec<String> = ward
+            .client
+            .list_all_resources()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.uri.clone())
+            .collect();
+        assert_eq!(
+            uris,
+            vec!["test://static-binary", "test://watched-resource"]
+        );
+        ward.client.cancel().await.unwrap();
+    }
+}
+
+/// Issue 11, item 4: prompt messages and errors, completion values and
+/// resource errors and MIME types count against `max-output` too.
+#[tokio::test]
+async fn max_output_counts_prompts_completions_and_resources() {
+    let dir = Dir::new();
+    dir.plugin("hostile", "hostile").policy(
+        "hostile",
+        "[limits]\nmax-output = \"64KiB\"\n[env]\nHOSTILE_OVERSIZE = \"1\"\n",
+    );
+    let ward = Ward::start(dir.path()).await;
+    let big = (1 << 20).to_string();
+    let limit = 65 * 1024;
+    for field in ["error", "description", "text"] {
+        let err = mcp_error(
+            ward.client
+                .get_prompt(
+                    GetPromptRequestParams::new("hostile_oversize")
+                        .with_arguments(obj(json!({"field": field, "bytes": big}))),
+                )
+                .await
+                .unwrap_err(),
+        );
+        let size = serde_json::to_string(&err).unwrap().len();
+        assert!(size < limit, "prompt {field}: an error of {size} bytes");
+        let expected = if field == "error" {
+            "cut: the plugin's message of 1 MiB exceeds the output limit of 64 KiB"
+        } else {
+            "exceeds the output limit of 64 KiB"
+        };
+        assert!(
+            err.message.contains(expected),
+            "prompt {field}: {}",
+            &err.message[err.message.len().saturating_sub(300)..]
+        );
+    }
+    for field in ["error", "mime", "text"] {
+        let err = read_text(&ward, &format!("oversize://{field}/{big}"))
+            .await
+            .unwrap_err();
+        let size = serde_json::to_string(&err).unwrap().len();
+        assert!(size < limit, "resource {field}: an error of {size} bytes");
+        assert!(
+            err.message.contains("output limit of 64 KiB"),
+            "resource {field}: {}",
+            &err.message[err.message.len().saturating_sub(300)..]
+        );
+    }
+    let prompt = ward
+        .client
+        .complete_prompt_simple("hostile_oversize", "bytes", &big)
+        .await;
+    let template = ward
+        .client
+        .complete_resource_simple("oversize://{field}/{bytes}", "bytes", &big)
+        .await;
+    for (what, answer) in [("prompt", prompt), ("template", template)] {
+        let err = format!("{:?}", answer.expect_err(what));
+        assert!(err.len() < limit, "{what}: {} bytes", err.len());
+        assert!(
+            err.contains("exceeds the output limit of 64 KiB"),
+            "{what}: {err}"
+        );
+    }
+    // Small answers still pass.
+    let values = ward
+        .client
+        .complete_prompt_simple("hostile_oversize", "bytes", "100")
+        .await
+        .unwrap();
+    assert_eq!(values.len(), 100);
+}

@@ -1,4 +1,7 @@
 //! WIT values → MCP values. The one place guest data becomes protocol data.
+//! Every field is carried over; the registry measures the MCP value against
+//! `limits.max-output` (`sandbox::output::output_size`), so nothing here
+//! needs to know the cap.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -8,31 +11,6 @@ use rmcp::model::{
 };
 
 use super::bindings::{prompts, resources, tools, types};
-
-/// Bytes of a result as the client will roughly see them, for the
-/// `max-output` cap (binary data counts as its base64 text).
-pub fn content_size(content: &[types::Content]) -> usize {
-    content
-        .iter()
-        .map(|c| match c {
-            types::Content::Text(t) => t.len(),
-            types::Content::Image(m) | types::Content::Audio(m) => {
-                m.data.len() * 4 / 3 + m.mime_type.len()
-            }
-            types::Content::ResourceLink(l) => l.uri.len() + l.name.len(),
-            types::Content::Resource(r) => resource_size(r),
-        })
-        .sum()
-}
-
-/// Size of one resource's contents, as for [`content_size`].
-pub fn resource_size(r: &types::ResourceContents) -> usize {
-    r.uri.len()
-        + match &r.body {
-            types::ResourceBody::Text(t) => t.len(),
-            types::ResourceBody::Blob(b) => b.len() * 4 / 3,
-        }
-}
 
 /// One content block.
 pub fn content(c: types::Content) -> ContentBlock {

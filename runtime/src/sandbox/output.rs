@@ -1,4 +1,10 @@
-//! The guest's stdout and stderr: captured, capped, and sent to the log.
+//! What a guest outputs: its answers, measured against `limits.max-output`,
+//! and its stdout and stderr, captured, capped, and sent to the log.
+//!
+//! An answer is measured as the JSON the client receives ([`output_size`]):
+//! every field counts, whatever the method, so no byte a plugin returns
+//! escapes the cap. A guest's error text is cut to the cap ([`cut`]) with a
+//! note, so the client still learns why.
 //!
 //! stdout of ward is the MCP channel, so a guest's prints must never reach
 //! it. They are kept in memory up to a cap (guarding against a guest that
@@ -11,6 +17,47 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+use crate::sandbox::policy::format_size;
+
+/// Bytes of `value` as JSON: the measure of `limits.max-output` for every
+/// answer a plugin gives. Counts without building the text.
+pub fn output_size<T: serde::Serialize + ?Sized>(value: &T) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Serializing MCP types into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// A guest's error text, cut to at most `max` bytes (at a character
+/// boundary) with a note saying so.
+pub fn cut(mut text: String, max: u64) -> String {
+    if text.len() as u64 <= max {
+        return text;
+    }
+    let mut end = max as usize;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let total = text.len() as u64;
+    text.truncate(end);
+    text.push_str(&format!(
+        " [… cut: the plugin's message of {} exceeds the output limit of {}]",
+        format_size(total),
+        format_size(max)
+    ));
+    text
+}
 
 /// Bytes of stdout plus stderr kept per call.
 pub const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
@@ -142,5 +189,33 @@ impl tokio::io::AsyncWrite for CapturedStream {
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_the_json_text() {
+        let v = serde_json::json!({"a": "x\"y", "b": [1, 2]});
+        assert_eq!(
+            output_size(&v),
+            serde_json::to_string(&v).unwrap().len() as u64
+        );
+    }
+
+    #[test]
+    fn long_errors_are_cut_with_a_note() {
+        assert_eq!(cut("short".into(), 10), "short");
+        let cut_text = cut("é".repeat(1000), 1001);
+        assert!(cut_text.starts_with(&"é".repeat(500)));
+        assert!(!cut_text.starts_with(&"é".repeat(501)));
+        assert!(
+            cut_text.contains(
+                "cut: the plugin's message of 2.0 KiB exceeds the output limit of 1001 B"
+            ),
+            "{cut_text}"
+        );
     }
 }

@@ -553,11 +553,13 @@ impl Problems {
         let valid = prefix.len() <= MAX_PREFIX_LEN
             && prefix
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if valid {
             return;
         }
-        let expected = format!("at most {MAX_PREFIX_LEN} letters, digits, \"_\" and \"-\"");
+        // No `_`: it separates prefix and item in exposed names, so a prefix
+        // holding one would make `git` + `hub_x` and `git_hub` + `x` the same.
+        let expected = format!("at most {MAX_PREFIX_LEN} letters, digits and \"-\" (\"_\" separates prefix and name)");
         if from_name {
             self.invalid(
                 key,
@@ -1203,12 +1205,13 @@ mod tests {
 
     #[test]
     fn prefix_must_make_valid_names() {
-        assert!(one_error("[names]\nprefix = \"my.plugin\"").contains(r#"names.prefix: expected at most 63 letters, digits, "_" and "-" ("" for none), found "my.plugin""#));
+        assert!(one_error("[names]\nprefix = \"my.plugin\"").contains(r#"names.prefix: expected at most 63 letters, digits and "-" ("_" separates prefix and name) ("" for none), found "my.plugin""#));
         assert!(
             one_error(&format!("[names]\nprefix = \"{}\"", "a".repeat(64)))
                 .contains("names.prefix")
         );
         assert!(parse(&format!("[names]\nprefix = \"{}\"", "a".repeat(63))).is_ok());
+        assert!(one_error("[names]\nprefix = \"git_hub\"").contains("names.prefix"));
         // A plugin name that cannot be a prefix needs an explicit one.
         let e = Policy::parse("", Path::new("my.plugin.toml"), "my.plugin")
             .unwrap_err()

@@ -10,6 +10,10 @@ use std::hint::black_box;
 
 use ward_guest::prelude::*;
 
+mod oversize;
+mod schemas;
+mod squat;
+
 mod fs_attacks;
 
 #[derive(Deserialize, JsonSchema)]
@@ -292,5 +296,8 @@ ward_guest::plugin!(|p| {
     p.tool("tcp_connect", "Opens a TCP connection to host:port; returns `connected`", tcp_connect);
     p.tool("open_many", "Opens a file `count` times, holding every handle; reports how many opened", open_many);
     p.tool("log_flood", "Sends `count` log messages to the host", log_flood);
+    squat::register(p);
+    oversize::register(p);
+    schemas::register(p);
     fs_attacks::register(p);
 });

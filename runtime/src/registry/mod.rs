@@ -1,0 +1,525 @@
+//! The live set of plugins, and the immutable snapshot every request reads.
+//!
+//! The control path (loader, watcher) inserts and removes plugins; each change
+//! builds a new [`Snapshot`] of exposed names and URIs → plugins from the
+//! whole set (`snapshot.rs`: who serves what, whatever the load order) and
+//! swaps it in one step, so a request sees one consistent version from start
+//! to end and calls in flight finish on the plugin they started with.
+//!
+//! Requests are routed here and every answer passes one gate on its way out:
+//! [`capped`] measures it against `limits.max-output` as the JSON the client
+//! receives, and [`guest_text`] cuts a plugin's error text to that limit.
+//! Plugin-supplied schemas are checked in `schema.rs`, URI templates matched
+//! in `templates.rs`.
+
+mod schema;
+mod snapshot;
+mod templates;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rmcp::model::{
+    CallToolResult, CompleteResult, CompletionInfo, ContentBlock, GetPromptResult, JsonObject,
+    MetaObject, ReadResourceResult, Reference,
+};
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use crate::backend::{Backend, BackendError, CallContext, Catalog, CatalogChange, ServerEvent};
+use crate::plugin::{self, completions, types, Cost, Failure, Plugin, Request, Response};
+use crate::sandbox::output::{cut, output_size};
+pub use schema::{MAX_PATTERNS, MAX_PATTERN_LEN, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
+use snapshot::{build, entry, Entry, ToolRoute};
+pub use snapshot::{expose, valid_name, Refusal, Snapshot};
+#[doc(hidden)]
+pub use templates::UriTemplate;
+
+/// One change to the set of plugins.
+pub enum Change {
+    /// Add or replace a plugin.
+    Insert(Arc<Plugin>),
+    /// Remove the plugin of this name.
+    Remove(String),
+}
+
+/// The registry: plugins by name, and the current snapshot.
+pub struct Registry {
+    plugins: Mutex<BTreeMap<String, Entry>>,
+    snapshot: ArcSwap<Snapshot>,
+    events: broadcast::Sender<ServerEvent>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self {
+            plugins: Mutex::new(BTreeMap::new()),
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            events: broadcast::channel(1024).0,
+        }
+    }
+
+    /// Where server-wide events are published; plugins send resource updates here.
+    pub fn events(&self) -> broadcast::Sender<ServerEvent> {
+        self.events.clone()
+    }
+
+    /// The loaded plugin of this name.
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .map(|e| e.plugin.clone())
+    }
+
+    /// Names of the loaded plugins.
+    pub fn plugin_names(&self) -> Vec<String> {
+        self.plugins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Adds a plugin, or replaces the plugin of the same name.
+    pub fn insert(&self, plugin: Arc<Plugin>) {
+        self.apply(vec![Change::Insert(plugin)]);
+    }
+
+    /// Removes a plugin.
+    pub fn remove(&self, name: &str) {
+        self.apply(vec![Change::Remove(name.to_string())]);
+    }
+
+    /// Applies a burst of changes and publishes one new snapshot. Calls in
+    /// flight keep the version they started with.
+    pub fn apply(&self, changes: Vec<Change>) {
+        let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        for change in changes {
+            match change {
+                Change::Insert(plugin) => {
+                    let m = plugin.manifest();
+                    tracing::info!(
+                        plugin = plugin.name(),
+                        tools = m.tools.len(),
+                        resources = m.resources.len() + m.templates.len(),
+                        prompts = m.prompts.len(),
+                        "serving plugin `{}`",
+                        plugin.name()
+                    );
+                    let entry = entry(plugin);
+                    plugins.insert(entry.plugin.name().to_string(), entry);
+                }
+                Change::Remove(name) => {
+                    if plugins.remove(&name).is_some() {
+                        tracing::info!(plugin = %name, "plugin `{name}` unloaded");
+                    }
+                }
+            }
+        }
+        self.publish(&plugins);
+    }
+
+    /// Builds and swaps in a new snapshot, and tells clients what changed.
+    fn publish(&self, plugins: &BTreeMap<String, Entry>) {
+        let next = build(plugins);
+        let previous = self.snapshot.swap(Arc::new(next));
+        let now = self.snapshot.load();
+        for c in &now.conflicts {
+            if !previous.conflicts.contains(c) {
+                tracing::error!(plugin = %c.plugin, "{}", c.message);
+            }
+        }
+        let change = CatalogChange {
+            tools: previous.catalog.tools != now.catalog.tools,
+            resources: previous.catalog.resources != now.catalog.resources
+                || previous.catalog.resource_templates != now.catalog.resource_templates,
+            prompts: previous.catalog.prompts != now.catalog.prompts,
+        };
+        if change != CatalogChange::default() {
+            let _ = self.events.send(ServerEvent::CatalogChanged(change));
+        }
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+}
+
+/// The cost of a call, as the client sees it in `_meta`.
+fn cost_meta(cost: &Cost) -> MetaObject {
+    let mut meta = MetaObject::new();
+    meta.0.insert(
+        "ward/cost".into(),
+        json!({
+            "fuel": cost.fuel,
+            "peakMemoryBytes": cost.peak_memory,
+            "durationMs": cost.duration.as_secs_f64() * 1000.0,
+        }),
+    );
+    meta
+}
+
+/// The plugin's `limits.max-output`.
+fn max_output(plugin: &Plugin) -> u64 {
+    plugin.policy().limits.max_output
+}
+
+/// The plugin's `limits.timeout`, which also bounds checking values against
+/// its schemas.
+fn timeout(plugin: &Plugin) -> Duration {
+    plugin.policy().limits.timeout
+}
+
+/// The one gate every answer of a plugin passes: refused when its JSON is
+/// larger than `limits.max-output`, whatever fields the bytes are in.
+fn capped<T: serde::Serialize>(plugin: &Plugin, answer: T) -> Result<T, Failure> {
+    let (size, max) = (output_size(&answer), max_output(plugin));
+    if size > max {
+        Err(Failure::OutputTooLarge(size, max))
+    } else {
+        Ok(answer)
+    }
+}
+
+/// Text a plugin produced (its error messages, a panic message), cut to
+/// `limits.max-output` with a note.
+fn guest_text(plugin: &Plugin, text: String) -> String {
+    cut(text, max_output(plugin))
+}
+
+/// A failed call, as the client sees it.
+fn failure_text(plugin: &Plugin, f: Failure) -> String {
+    guest_text(plugin, format!("plugin `{}`: {f}", plugin.name()))
+}
+
+fn tool_error(text: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
+/// A guest's own error, for requests other than tool calls.
+fn guest_error(plugin: &Plugin, what: &'static str, name: &str, e: types::Error) -> BackendError {
+    match e {
+        types::Error::NotFound(_) => BackendError::NotFound {
+            what,
+            name: name.to_string(),
+        },
+        types::Error::InvalidParams(m) => BackendError::InvalidParams(guest_text(plugin, m)),
+        types::Error::Failed(m) => BackendError::Internal(guest_text(
+            plugin,
+            format!("plugin `{}`: {m}", plugin.name()),
+        )),
+    }
+}
+
+fn failure(plugin: &Plugin, f: Failure) -> BackendError {
+    BackendError::Internal(failure_text(plugin, f))
+}
+
+impl Backend for Registry {
+    fn catalog(&self) -> Arc<Catalog> {
+        self.snapshot.load().catalog.clone()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<ServerEvent> {
+        self.events.subscribe()
+    }
+
+    async fn call_tool(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        cx: CallContext,
+    ) -> Result<CallToolResult, BackendError> {
+        let route = self
+            .snapshot
+            .load()
+            .tools
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BackendError::NotFound {
+                what: "tool",
+                name: name.to_string(),
+            })?;
+        let plugin = &route.plugin;
+        let arguments = Arc::new(Value::Object(arguments));
+        match route
+            .input
+            .problems(arguments.clone(), &route.validations, timeout(plugin))
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(problems)) => {
+                return Ok(tool_error(guest_text(
+                    plugin,
+                    format!("invalid arguments for `{name}`: {problems}"),
+                )))
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %plugin.name(), "tool `{name}`: {e}");
+                return Ok(tool_error(format!("plugin `{}`: {e}", plugin.name())));
+            }
+        }
+        let request = Request::CallTool {
+            name: route.guest_name.clone(),
+            arguments: arguments.to_string(),
+        };
+        let (response, cost) = plugin.run(request, &cx).await;
+        let mut result = match response {
+            Err(Failure::Cancelled) => {
+                return Err(BackendError::Internal("cancelled by the client".into()))
+            }
+            Err(f) => tool_error(failure_text(plugin, f)),
+            Ok(Response::Tool(Ok(r))) => tool_result(&route, r).await,
+            Ok(Response::Tool(Err(e))) => tool_error(guest_text(
+                plugin,
+                match e {
+                    types::Error::InvalidParams(m) => {
+                        format!("invalid arguments for `{name}`: {m}")
+                    }
+                    types::Error::NotFound(m) | types::Error::Failed(m) => m,
+                },
+            )),
+            Ok(_) => tool_error(failure_text(
+                plugin,
+                Failure::Invalid("answered a tool call with something else".into()),
+            )),
+        };
+        result.meta = Some(cost_meta(&cost));
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        uri: &str,
+        cx: CallContext,
+    ) -> Result<ReadResourceResult, BackendError> {
+        let plugin =
+            self.snapshot
+                .load()
+                .resource_owner(uri)
+                .ok_or_else(|| BackendError::NotFound {
+                    what: "resource",
+                    name: uri.to_string(),
+                })?;
+        let request = Request::ReadResource {
+            uri: uri.to_string(),
+        };
+        let (response, _) = plugin.run(request, &cx).await;
+        match response.map_err(|f| failure(&plugin, f))? {
+            Response::Resource(Ok(contents)) => {
+                let result = ReadResourceResult::new(
+                    contents
+                        .into_iter()
+                        .map(plugin::resource_contents)
+                        .collect(),
+                );
+                capped(&plugin, result).map_err(|f| failure(&plugin, f))
+            }
+            Response::Resource(Err(e)) => Err(guest_error(&plugin, "resource", uri, e)),
+            _ => Err(failure(
+                &plugin,
+                Failure::Invalid("wrong answer to a resource read".into()),
+            )),
+        }
+    }
+
+    async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        cx: CallContext,
+    ) -> Result<GetPromptResult, BackendError> {
+        let route = self
+            .snapshot
+            .load()
+            .prompts
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BackendError::NotFound {
+                what: "prompt",
+                name: name.to_string(),
+            })?;
+        let missing: Vec<&str> = route
+            .prompt
+            .arguments
+            .iter()
+            .filter(|a| a.required && !arguments.contains_key(&a.name))
+            .map(|a| a.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(BackendError::InvalidParams(format!(
+                "prompt `{name}` is missing required argument(s): {}",
+                missing.join(", ")
+            )));
+        }
+        let arguments = arguments
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    },
+                )
+            })
+            .collect();
+        let plugin = &route.plugin;
+        let request = Request::GetPrompt {
+            name: route.prompt.name.clone(),
+            arguments,
+        };
+        let (response, _) = plugin.run(request, &cx).await;
+        match response.map_err(|f| failure(plugin, f))? {
+            Response::Prompt(Ok(r)) => {
+                let mut out = GetPromptResult::new(
+                    r.messages.into_iter().map(plugin::prompt_message).collect(),
+                );
+                if let Some(d) = r.description {
+                    out = out.with_description(d);
+                }
+                capped(plugin, out).map_err(|f| failure(plugin, f))
+            }
+            Response::Prompt(Err(e)) => Err(guest_error(plugin, "prompt", name, e)),
+            _ => Err(failure(
+                plugin,
+                Failure::Invalid("wrong answer to a prompt request".into()),
+            )),
+        }
+    }
+
+    async fn complete(
+        &self,
+        reference: Reference,
+        argument: &str,
+        value: &str,
+        context: Vec<(String, String)>,
+        cx: CallContext,
+    ) -> Result<CompleteResult, BackendError> {
+        let snap = self.snapshot.load_full();
+        let (plugin, target) = match &reference {
+            Reference::Prompt(p) => {
+                let route = snap
+                    .prompts
+                    .get(&p.name)
+                    .ok_or_else(|| BackendError::NotFound {
+                        what: "prompt",
+                        name: p.name.clone(),
+                    })?;
+                (
+                    route.plugin.clone(),
+                    completions::Reference::Prompt(route.prompt.name.clone()),
+                )
+            }
+            Reference::Resource(r) => {
+                let route = snap
+                    .template(&r.uri)
+                    .ok_or_else(|| BackendError::NotFound {
+                        what: "resource template",
+                        name: r.uri.clone(),
+                    })?;
+                (
+                    route.plugin.clone(),
+                    completions::Reference::ResourceTemplate(route.template.as_str().to_string()),
+                )
+            }
+            _ => {
+                return Err(BackendError::InvalidParams(
+                    "unknown completion reference type".into(),
+                ))
+            }
+        };
+        let empty = || CompleteResult::new(CompletionInfo::default());
+        if !plugin.manifest().completions {
+            return Ok(empty());
+        }
+        let request = Request::Complete {
+            target,
+            argument: argument.to_string(),
+            value: value.to_string(),
+            context,
+        };
+        let (response, _) = plugin.run(request, &cx).await;
+        match response.map_err(|f| failure(&plugin, f))? {
+            Response::Completion(Ok(c)) => {
+                let mut values = c.values;
+                let has_more = c.has_more || values.len() > CompletionInfo::MAX_VALUES;
+                values.truncate(CompletionInfo::MAX_VALUES);
+                let mut info = CompletionInfo::default();
+                info.values = values;
+                info.total = c.total;
+                info.has_more = Some(has_more);
+                capped(&plugin, CompleteResult::new(info)).map_err(|f| failure(&plugin, f))
+            }
+            Response::Completion(Err(types::Error::NotFound(_))) => Ok(empty()),
+            Response::Completion(Err(e)) => {
+                Err(guest_error(&plugin, "completion target", argument, e))
+            }
+            _ => Err(failure(
+                &plugin,
+                Failure::Invalid("wrong answer to a completion request".into()),
+            )),
+        }
+    }
+}
+
+/// Maps a guest's tool result, enforcing the output cap and schema.
+async fn tool_result(route: &ToolRoute, r: plugin::tools::ToolResult) -> CallToolResult {
+    let plugin = &route.plugin;
+    let is_error = r.is_error;
+    let structured = match r.structured.as_deref().map(serde_json::from_str::<Value>) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => {
+            return tool_error(failure_text(
+                plugin,
+                Failure::Invalid(format!("structured result is not JSON: {e}")),
+            ))
+        }
+    };
+    let content = r.content.into_iter().map(plugin::content).collect();
+    let mut out = if is_error {
+        CallToolResult::error(content)
+    } else {
+        CallToolResult::success(content)
+    };
+    out.structured_content = structured;
+    let mut out = match capped(plugin, out) {
+        Ok(out) => out,
+        Err(f) => return tool_error(failure_text(plugin, f)),
+    };
+    if let (Some(schema), Some(value), false) =
+        (&route.output, &mut out.structured_content, is_error)
+    {
+        let value = Arc::new(std::mem::take(value));
+        let checked = schema
+            .problems(value.clone(), &route.validations, timeout(plugin))
+            .await;
+        match checked {
+            Ok(None) => {}
+            Ok(Some(problems)) => return tool_error(guest_text(
+                plugin,
+                format!(
+                    "plugin `{}`: structured result does not match the output schema: {problems}",
+                    plugin.name()
+                ),
+            )),
+            Err(e) => return tool_error(format!("plugin `{}`: {e}", plugin.name())),
+        }
+        out.structured_content = Some(Arc::try_unwrap(value).unwrap_or_else(|v| (*v).clone()));
+    }
+    out
+}
