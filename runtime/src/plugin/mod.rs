@@ -23,7 +23,7 @@ pub use state::CallState;
 
 use crate::backend::{CallContext, ServerEvent};
 use crate::cache::Digest;
-use crate::sandbox::net::NetPolicy;
+use crate::sandbox::outbound::Network;
 use crate::sandbox::policy::Policy;
 
 /// Which of ward's interfaces a component exports, found once at load.
@@ -56,7 +56,7 @@ impl Exports {
 pub struct Plugin {
     name: Arc<str>,
     policy: Arc<Policy>,
-    net: Arc<NetPolicy>,
+    net: Arc<Network>,
     runtime: Arc<Runtime>,
     pre: InstancePre<CallState>,
     exports: Exports,
@@ -83,7 +83,7 @@ impl Plugin {
             .map_err(anyhow::Error::from)
             .context("linking its imports")?;
         let exports = Exports::find(&pre)?;
-        let net = Arc::new(policy.network.clone());
+        let net = Arc::new(Network::new(name, policy.network.clone()));
         let permits = Semaphore::new(policy.limits.concurrency as usize);
         let mut plugin = Self {
             name: name.into(),

@@ -4,6 +4,7 @@
 pub mod env;
 pub mod fs;
 pub mod limits;
+pub mod lookup;
 pub mod net;
 pub mod outbound;
 pub mod output;

@@ -294,11 +294,16 @@ impl NetPolicy {
     /// before any DNS lookup) on `port`? Names match name and wildcard
     /// entries; IP literals match IP entries only.
     pub fn allows_host(&self, host: &str, port: u16) -> bool {
-        let host = normalise_host(host);
+        self.matches_host(&normalise_host(host), Some(port))
+    }
+
+    /// Does an entry match the normalised `host`, on `port` (`None`: on any
+    /// port)?
+    fn matches_host(&self, host: &str, port: Option<u16>) -> bool {
         let ip = host.parse::<IpAddr>().ok().map(canonical);
         self.entries
             .iter()
-            .filter(|e| e.port.is_none_or(|p| p == port))
+            .filter(|e| port.is_none_or(|port| e.port.is_none_or(|p| p == port)))
             .any(|e| match (&e.host, ip) {
                 (HostPattern::Ip(allowed), Some(ip)) => *allowed == ip,
                 (HostPattern::Name(name), None) => *name == host,
@@ -322,17 +327,53 @@ impl NetPolicy {
     /// With no `host` (wasi:sockets, which connects by address), only listed
     /// addresses are allowed.
     pub fn allows_addr(&self, host: Option<&str>, addr: SocketAddr) -> bool {
-        let ip = canonical(addr.ip());
-        let port = addr.port();
-        let listed = self
-            .entries
-            .iter()
-            .any(|e| e.port.is_none_or(|p| p == port) && e.host == HostPattern::Ip(ip));
+        self.allows_ip(host, addr.ip(), Some(addr.port()))
+    }
+
+    /// [`Self::allows_addr`] on `port`, or on any port when `None`.
+    fn allows_ip(&self, host: Option<&str>, ip: IpAddr, port: Option<u16>) -> bool {
+        let ip = canonical(ip);
+        let listed = self.entries.iter().any(|e| {
+            port.is_none_or(|port| e.port.is_none_or(|p| p == port))
+                && e.host == HostPattern::Ip(ip)
+        });
         if listed {
             return true;
         }
-        classify(ip) == AddrClass::Public && host.is_some_and(|h| self.allows_host(h, port))
+        classify(ip) == AddrClass::Public
+            && host.is_some_and(|h| self.matches_host(&normalise_host(h), port))
     }
+
+    /// The name to send to the resolver when the guest asks to look up
+    /// `name`, or why not. A query name is data that leaves the host (to
+    /// whoever runs the resolver, or the zone's servers), and an answer tells
+    /// the guest what the host can see; so only a syntactically valid name
+    /// that some entry grants (on any port) is looked up, in its normal form.
+    pub fn lookup_name(&self, name: &str) -> Result<String, LookupRefusal> {
+        let normal = normalise_host(name);
+        match valid_name(&normal) {
+            Ok(normal) if self.matches_host(&normal, None) => Ok(normal),
+            Ok(_) => Err(LookupRefusal::NotGranted),
+            Err(_) => Err(LookupRefusal::Invalid),
+        }
+    }
+
+    /// May the guest learn that `name` (granted, see [`Self::lookup_name`])
+    /// resolves to `ip`? The same rule as [`Self::allows_addr`], on any port:
+    /// an answer pointing a granted name at loopback or a private network is
+    /// withheld unless that address is listed.
+    pub fn allows_resolved(&self, name: &str, ip: IpAddr) -> bool {
+        self.allows_ip(Some(name), ip, None)
+    }
+}
+
+/// Why [`NetPolicy::lookup_name`] refused a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupRefusal {
+    /// No entry grants it.
+    NotGranted,
+    /// It is not a valid host name (so no entry could grant it).
+    Invalid,
 }
 
 /// Turns an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) into its IPv4 form,
@@ -376,6 +417,23 @@ pub enum AddrClass {
     /// and benchmarking ranges, IETF protocol assignments, Teredo, and IPv6
     /// outside 2000::/3.
     Reserved,
+}
+
+impl fmt::Display for AddrClass {
+    /// As a refusal names it: "127.0.0.1, a loopback address".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AddrClass::Public => "a public address",
+            AddrClass::Loopback => "a loopback address",
+            AddrClass::Private => "a private-network address",
+            AddrClass::LinkLocal => "a link-local address",
+            AddrClass::SharedAddressSpace => "a carrier-grade NAT address",
+            AddrClass::Unspecified => "the unspecified address",
+            AddrClass::Multicast => "a multicast address",
+            AddrClass::Broadcast => "the broadcast address",
+            AddrClass::Reserved => "a reserved address",
+        })
+    }
 }
 
 /// Classifies an address. IPv6 forms that embed an IPv4 address (mapped
@@ -566,6 +624,58 @@ mod tests {
             HostPattern::Ip("10.0.0.5".parse().unwrap())
         );
         assert!(p.allows_addr(None, addr("10.0.0.5:80")));
+    }
+
+    #[test]
+    fn only_granted_names_are_looked_up() {
+        let p = policy(&["api.example.com:443", "*.corp.example", "10.0.0.5"]);
+        assert_eq!(
+            p.lookup_name("API.example.com."),
+            Ok("api.example.com".into())
+        );
+        assert_eq!(
+            p.lookup_name("db.eu.corp.example"),
+            Ok("db.eu.corp.example".into())
+        );
+        for name in [
+            "c2VjcmV0.attacker.example",
+            "localhost",
+            "example.com",
+            "corp.example",
+        ] {
+            assert_eq!(
+                p.lookup_name(name),
+                Err(LookupRefusal::NotGranted),
+                "{name}"
+            );
+        }
+        for name in [
+            "",
+            "a b.corp.example",
+            "x\0.corp.example",
+            "bücher.corp.example",
+            "1.2.3.4",
+        ] {
+            assert_eq!(p.lookup_name(name), Err(LookupRefusal::Invalid), "{name}");
+        }
+        assert_eq!(
+            NetPolicy::default().lookup_name("api.example.com"),
+            Err(LookupRefusal::NotGranted)
+        );
+    }
+
+    #[test]
+    fn a_granted_name_s_answers_are_classified() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let p = policy(&["localhost:8080", "api.example.com:443"]);
+        assert!(!p.allows_resolved("localhost", ip("127.0.0.1")));
+        assert!(!p.allows_resolved("api.example.com", ip("10.0.0.1")));
+        assert!(!p.allows_resolved("api.example.com", ip("::ffff:169.254.169.254")));
+        assert!(p.allows_resolved("api.example.com", ip("93.184.216.34")));
+        // Listed on some port: the answer may be shown; connects check the port.
+        let p = policy(&["localhost:8080", "127.0.0.1:8080"]);
+        assert!(p.allows_resolved("localhost", ip("127.0.0.1")));
+        assert!(!p.allows_resolved("localhost", ip("::1")));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
-use super::net::NetPolicy;
+use super::outbound::Network;
 use super::output::Captured;
 use super::policy::Policy;
 use super::{env, outbound};
@@ -14,7 +14,7 @@ use super::{env, outbound};
 /// The WASI context for one call of a plugin with this policy: no stdin, no
 /// arguments, captured stdout/stderr, and only the granted directories,
 /// variables and network destinations.
-pub fn wasi_ctx(policy: &Policy, net: &Arc<NetPolicy>, output: &Captured) -> Result<WasiCtx> {
+pub fn wasi_ctx(policy: &Policy, net: &Arc<Network>, output: &Captured) -> Result<WasiCtx> {
     let mut builder = WasiCtxBuilder::new();
     builder.stdout(output.stream()).stderr(output.stream());
     env::apply(&mut builder, &policy.env);

@@ -14,6 +14,8 @@ mod oversize;
 mod schemas;
 mod squat;
 
+mod net_attacks;
+
 mod fs_attacks;
 
 #[derive(Deserialize, JsonSchema)]
@@ -294,6 +296,7 @@ ward_guest::plugin!(|p| {
     p.tool("env", "Returns an environment variable's value, or `unset`", env);
     p.tool("http_get", "GETs a URL over wasi:http; returns the status, a newline and the body", http_get);
     p.tool("tcp_connect", "Opens a TCP connection to host:port; returns `connected`", tcp_connect);
+    p.tool("resolve", "Resolves a name over wasi:sockets/ip-name-lookup; returns the addresses", net_attacks::resolve);
     p.tool("open_many", "Opens a file `count` times, holding every handle; reports how many opened", open_many);
     p.tool("log_flood", "Sends `count` log messages to the host", log_flood);
     squat::register(p);
