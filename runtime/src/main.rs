@@ -98,7 +98,8 @@ struct ServeArgs {
     #[arg(long, default_value_t = 4 << 20, value_name = "BYTES", help_heading = "HTTP")]
     max_body_bytes: usize,
     /// Deadline of one HTTP request, body upload and answer included, in
-    /// seconds. Session event streams and subscriptions/listen are exempt.
+    /// seconds. Session event streams and subscriptions/listen are exempt
+    /// once answered (never while their body is still arriving).
     #[arg(
         long,
         default_value_t = 300,
@@ -106,6 +107,24 @@ struct ServeArgs {
         help_heading = "HTTP"
     )]
     request_timeout: u64,
+    /// A request body must arrive within this many seconds (and within
+    /// --request-timeout), whatever its headers: else 408.
+    #[arg(long, default_value_t = 30, value_name = "SECS", help_heading = "HTTP")]
+    body_timeout: u64,
+    /// Request headers must arrive within this many seconds, and an idle
+    /// connection is closed after it.
+    #[arg(long, default_value_t = 10, value_name = "SECS", help_heading = "HTTP")]
+    header_timeout: u64,
+    /// Open HTTP connections at most; more are answered 503 and closed.
+    #[arg(long, default_value_t = 512, value_name = "N", help_heading = "HTTP")]
+    max_connections: usize,
+    /// Legacy (Mcp-Session-Id) sessions at most; more initializes get 503.
+    #[arg(long, default_value_t = 256, value_name = "N", help_heading = "HTTP")]
+    max_sessions: usize,
+    /// Open event streams (session GET streams and subscriptions/listen) at
+    /// most; more get 503.
+    #[arg(long, default_value_t = 256, value_name = "N", help_heading = "HTTP")]
+    max_streams: usize,
     /// On SIGTERM/SIGINT, how long HTTP requests in flight may still run, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS", help_heading = "HTTP")]
     shutdown_grace: u64,
@@ -241,6 +260,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         auth_token,
         max_body_bytes: args.max_body_bytes,
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout.max(1)),
+        header_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
+        max_connections: args.max_connections,
+        max_sessions: args.max_sessions,
+        max_streams: args.max_streams,
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
         server: options.clone(),
         ..ward::protocol::HttpOptions::new(addr)

@@ -398,7 +398,7 @@ async fn sigterm_lets_a_call_in_flight_finish() {
     let (_client, result) = tokio::time::timeout(Duration::from_secs(20), call)
         .await
         .expect("the call in flight finished")
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}; log:\n{}", ward.log()));
     assert_ne!(result.is_error, Some(true), "{result:?}");
     let status = tokio::time::timeout(Duration::from_secs(20), ward.child.wait())
         .await
@@ -412,4 +412,296 @@ async fn sigterm_lets_a_call_in_flight_finish() {
         .send()
         .await
         .is_err());
+}
+
+// Issue 11 item 9: the HTTP front door. Each test is an attack by a slow or
+// greedy client on a listener with small limits.
+
+/// A raw request head for POST /mcp with the MCP headers and `extra` lines.
+fn raw_head(ward: &HttpWard, extra: &str) -> String {
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\n{extra}\r\n",
+        ward.addr()
+    )
+}
+
+/// Reads from `stream` until the peer closes it (EOF or reset) or `within`
+/// passes; returns what arrived and whether it was closed.
+async fn read_until_closed(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    within: Duration,
+) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The JSON body of a raw HTTP response.
+fn raw_json(response: &str) -> Value {
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+/// A 2026-07-28 `subscriptions/listen` request body.
+fn listen_body(id: u64) -> String {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+        "params": {
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}
+            },
+            "notifications": {"toolsListChanged": true}
+        }
+    })
+    .to_string()
+}
+
+const LISTEN_HEADERS: [(&str, &str); 2] = [
+    ("mcp-protocol-version", "2026-07-28"),
+    ("mcp-method", "subscriptions/listen"),
+];
+
+/// On the main of issue 11, the `Mcp-Method: subscriptions/listen` header
+/// alone lifted the deadline before the body was read: a body trickled a
+/// byte at a time held its connection for ever.
+#[tokio::test]
+async fn a_listen_header_does_not_exempt_a_trickled_body() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &["--request-timeout", "2"], &[]).await;
+    let stream = tokio::net::TcpStream::connect(ward.addr()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = raw_head(
+        &ward,
+        "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n\
+         Content-Length: 100000\r\n",
+    );
+    use tokio::io::AsyncWriteExt;
+    writer.write_all(head.as_bytes()).await.unwrap();
+    writer.write_all(br#"{"jsonrpc":"2.0","#).await.unwrap();
+    let started = std::time::Instant::now();
+    let trickle = tokio::spawn(async move {
+        while writer.write_all(b" ").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let (response, closed) = read_until_closed(&mut reader, Duration::from_secs(10)).await;
+    trickle.abort();
+    assert!(
+        response.starts_with("HTTP/1.1 408"),
+        "after {:?}: {response:?}",
+        started.elapsed()
+    );
+    assert!(closed, "the connection stays open: {response}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(raw_json(&response)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--request-timeout"));
+}
+
+/// Headers trickled a line at a time, and a connection that sends nothing,
+/// are closed after the header timeout.
+#[tokio::test]
+async fn slow_headers_and_silent_connections_are_closed() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &["--header-timeout", "1"], &[]).await;
+    let mut silent = tokio::net::TcpStream::connect(ward.addr()).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(ward.addr()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let started = std::time::Instant::now();
+    let trickle = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = writer.write_all(b"POST /mcp HTTP/1.1\r\n").await;
+        while writer.write_all(b"X-Slow: a\r\n").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let (_, closed) = read_until_closed(&mut reader, Duration::from_secs(8)).await;
+    trickle.abort();
+    assert!(closed, "slow headers kept their connection");
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(8)).await;
+    assert!(closed, "a silent connection stayed open");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A real `subscriptions/listen` stream is exempt from the deadline: it
+/// outlives it and still carries events.
+#[tokio::test]
+async fn a_real_listen_stream_outlives_the_deadline() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &["--request-timeout", "1"], &[]).await;
+    let response = ward.post(&LISTEN_HEADERS, listen_body(1)).await;
+    assert_eq!(response.status(), 200);
+    let mut response = response;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    dir.plugin("hello", "hello2");
+    let mut seen = String::new();
+    while !seen.contains("notifications/tools/list_changed") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no list_changed; stream so far: {seen}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended: {seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// Connections over `--max-connections` get a 503 at once and are closed;
+/// the slot is free again when a held connection goes.
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_and_closed() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &["--max-connections", "2"], &[]).await;
+    let held_a = tokio::net::TcpStream::connect(ward.addr()).await.unwrap();
+    let _held_b = tokio::net::TcpStream::connect(ward.addr()).await.unwrap();
+    let mut third = tokio::net::TcpStream::connect(ward.addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    use tokio::io::AsyncWriteExt;
+    let request = format!(
+        "{}{INIT}",
+        raw_head(&ward, &format!("Content-Length: {}\r\n", INIT.len()))
+    );
+    let _ = third.write_all(request.as_bytes()).await;
+    let (response, closed) = read_until_closed(&mut third, Duration::from_secs(5)).await;
+    assert!(response.starts_with("HTTP/1.1 503"), "{response:?}");
+    assert!(
+        response.to_ascii_lowercase().contains("retry-after:"),
+        "{response}"
+    );
+    assert!(closed, "the refused connection stays open: {response}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let error = raw_json(&response);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-connections"),
+        "{error}"
+    );
+    // A freed slot serves again.
+    drop(held_a);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match reqwest::Client::new()
+            .post(&ward.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(INIT)
+            .send()
+            .await
+        {
+            Ok(response) if response.status() == 200 => break,
+            other => assert!(std::time::Instant::now() < deadline, "{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Legacy sessions over `--max-sessions` are refused with 503 until one ends.
+#[tokio::test]
+async fn sessions_over_the_cap_are_refused() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &["--max-sessions", "2"], &[]).await;
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let response = ward.post(&[], INIT).await;
+        assert_eq!(response.status(), 200);
+        sessions.push(
+            response.headers()["mcp-session-id"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let response = ward.post(&[], INIT).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["id"], 1, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-sessions"),
+        "{body}"
+    );
+    // Ending a session frees its slot.
+    let ended = reqwest::Client::new()
+        .delete(&ward.url)
+        .header("mcp-session-id", &sessions[0])
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{ended:?}");
+    assert_eq!(ward.post(&[], INIT).await.status(), 200);
+}
+
+/// Long-lived streams (a session's GET stream, `subscriptions/listen`) over
+/// `--max-streams` are refused with 503; a closed stream frees its slot.
+#[tokio::test]
+async fn streams_over_the_cap_are_refused() {
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &["--max-streams", "1"], &[]).await;
+    let init = ward.post(&[], INIT).await;
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let get = reqwest::Client::new()
+        .get(&ward.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    let refused = ward.post(&LISTEN_HEADERS, listen_body(5)).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["id"], 5, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-streams"),
+        "{body}"
+    );
+    // Ordinary requests still pass.
+    assert_eq!(ward.post(&[], INIT).await.status(), 200);
+    drop(get);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = ward.post(&LISTEN_HEADERS, listen_body(6)).await.status();
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

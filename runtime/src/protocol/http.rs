@@ -20,9 +20,19 @@
 //!   so not even the length leaks), and a missing or wrong token is a 401
 //!   with `WWW-Authenticate: Bearer` before anything else is looked at.
 //! - **Every request has a deadline** ([`HttpOptions::request_timeout`]),
-//!   reading the body and answering included; only streams that exist to
-//!   stay open (a legacy session's `GET` stream, `subscriptions/listen`) are
-//!   exempt. Slow headers are cut by hyper's header-read timeout.
+//!   reading the body and answering included. The body is read whole
+//!   (bounded in size, and in time by [`HttpOptions::body_timeout`] too)
+//!   before anything else; only then is the request classified
+//!   ([`classify_request`], in `admission`): a real `subscriptions/listen`
+//!   and a session's `GET` stream are exempt once answered, nothing is
+//!   exempt by its headers alone. Slow or missing headers, on a new or an
+//!   idle kept-alive connection, are cut by hyper's header-read timeout
+//!   ([`HttpOptions::header_timeout`]).
+//! - **Connections, legacy sessions and long-lived streams are capped**
+//!   ([`HttpOptions::max_connections`], [`HttpOptions::max_sessions`],
+//!   [`HttpOptions::max_streams`]); over a cap the client gets 503 with
+//!   `Retry-After` and a JSON-RPC error naming the flag that raises it, and
+//!   a connection over the cap is closed at once.
 //! - **Graceful shutdown.** When `shutdown` fires, the listener closes, idle
 //!   connections are closed, requests in flight may finish (up to
 //!   [`HttpOptions::shutdown_grace`]), and only then are sessions and
@@ -46,6 +56,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
@@ -54,6 +65,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::server::{ServerOptions, WardServer};
 use crate::backend::Backend;
+
+mod admission;
+
+#[doc(hidden)]
+pub use admission::{classify_request, RequestKind};
+use admission::{BodyError, Holding, Limit, Occasional, SessionCap};
 
 /// The path MCP is served at.
 pub const MCP_PATH: &str = "/mcp";
@@ -84,8 +101,24 @@ pub struct HttpOptions {
     /// The largest accepted request body; larger ones get 413.
     pub max_body_bytes: usize,
     /// The longest a request may take from its first byte to the end of its
-    /// answer, body upload included. Long-lived streams are exempt.
+    /// answer, body upload included. Long-lived streams are exempt once
+    /// answered.
     pub request_timeout: Duration,
+    /// The longest a request body may take to arrive (the request deadline
+    /// applies too, whichever is sooner); then 408 and the connection
+    /// closes. No request is exempt.
+    pub body_timeout: Duration,
+    /// The longest a connection may take to send a request's headers, or
+    /// stay idle between requests; then it is closed.
+    pub header_timeout: Duration,
+    /// Open connections at most; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Legacy (`Mcp-Session-Id`) sessions at most; an `initialize` over it
+    /// gets 503. Idle sessions end after 5 minutes.
+    pub max_sessions: usize,
+    /// Long-lived event streams (sessions' `GET` streams and
+    /// `subscriptions/listen`) at most; more get 503.
+    pub max_streams: usize,
     /// How long requests in flight may run on after shutdown begins.
     pub shutdown_grace: Duration,
     /// Options of each [`WardServer`].
@@ -105,6 +138,11 @@ impl std::fmt::Debug for HttpOptions {
             )
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("header_timeout", &self.header_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_sessions", &self.max_sessions)
+            .field("max_streams", &self.max_streams)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
@@ -112,7 +150,9 @@ impl std::fmt::Debug for HttpOptions {
 
 impl HttpOptions {
     /// Options for `addr` with the defaults: loopback only, no token, 4 MiB
-    /// bodies, a 5 minute request deadline, 30 s of shutdown grace.
+    /// bodies within 30 s, headers within 10 s, a 5 minute request
+    /// deadline, 512 connections, 256 sessions, 256 streams, 30 s of
+    /// shutdown grace.
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
@@ -122,6 +162,11 @@ impl HttpOptions {
             auth_token: None,
             max_body_bytes: 4 << 20,
             request_timeout: Duration::from_secs(300),
+            body_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            max_sessions: 256,
+            max_streams: 256,
             shutdown_grace: Duration::from_secs(30),
             server: ServerOptions::default(),
         }
@@ -139,6 +184,15 @@ impl HttpOptions {
         }
         if self.auth_token.as_deref().is_some_and(str::is_empty) {
             bail!("the auth token is empty");
+        }
+        for (flag, value) in [
+            ("--max-connections", self.max_connections),
+            ("--max-sessions", self.max_sessions),
+            ("--max-streams", self.max_streams),
+        ] {
+            if value == 0 {
+                bail!("{flag} 0 would refuse every client; give at least 1");
+            }
         }
         let listener = TcpListener::bind(self.addr)
             .await
@@ -199,7 +253,10 @@ impl HttpListener {
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30));
+            .header_read_timeout(options.header_timeout);
+        let connections = Arc::new(tokio::sync::Semaphore::new(options.max_connections));
+        let refusing = Arc::new(tokio::sync::Semaphore::new(admission::REFUSING_AT_ONCE));
+        let refusal = admission::connection_refusal(options.max_connections);
         tracing::info!("serving MCP over HTTP at http://{local_addr}{MCP_PATH}");
         loop {
             let (stream, peer) = tokio::select! {
@@ -214,6 +271,18 @@ impl HttpListener {
                     }
                 },
             };
+            let Ok(connection_slot) = connections.clone().try_acquire_owned() else {
+                app.warned_connections
+                    .warn(Limit::Connections(options.max_connections));
+                // Answered and closed off the accept loop.
+                let refusing = refusing.clone().try_acquire_owned().ok();
+                let answer = refusal.clone();
+                tokio::spawn(async move {
+                    admission::refuse_connection(stream, answer, refusing.is_some()).await;
+                    drop(refusing);
+                });
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let app = app.clone();
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
@@ -226,6 +295,7 @@ impl HttpListener {
                 if let Err(error) = connection.await {
                     tracing::debug!(%peer, %error, "HTTP connection ended with an error");
                 }
+                drop(connection_slot);
             });
         }
         drop(listener);
@@ -255,7 +325,15 @@ struct App<B: Backend> {
     mcp: StreamableHttpService<WardServer<B>, LocalSessionManager>,
     token_digest: Option<[u8; 32]>,
     request_timeout: Duration,
+    body_timeout: Duration,
+    max_body_bytes: usize,
     in_flight: InFlight,
+    sessions: SessionCap,
+    streams: Arc<tokio::sync::Semaphore>,
+    max_streams: usize,
+    warned_connections: Occasional,
+    warned_sessions: Occasional,
+    warned_streams: Occasional,
 }
 
 type ResponseBody = BoxBody<Bytes, Infallible>;
@@ -289,14 +367,23 @@ impl<B: Backend> App<B> {
                 .with_allowed_origins(allowed_origins(local_addr, &options.allowed_origins))
                 .enforce_origin_validation()
         };
+        let sessions = Arc::new(LocalSessionManager::default());
         Self {
-            mcp: StreamableHttpService::new(factory, Arc::default(), config),
+            mcp: StreamableHttpService::new(factory, sessions.clone(), config),
             token_digest: options
                 .auth_token
                 .as_deref()
                 .map(|token| Sha256::digest(token.as_bytes()).into()),
             request_timeout: options.request_timeout,
+            body_timeout: options.body_timeout.min(options.request_timeout),
+            max_body_bytes: options.max_body_bytes,
             in_flight: InFlight::default(),
+            sessions: SessionCap::new(sessions, options.max_sessions),
+            streams: Arc::new(tokio::sync::Semaphore::new(options.max_streams)),
+            max_streams: options.max_streams,
+            warned_connections: Occasional::default(),
+            warned_sessions: Occasional::default(),
+            warned_streams: Occasional::default(),
         }
     }
 
@@ -315,27 +402,88 @@ impl<B: Backend> App<B> {
             );
             return response;
         }
-        if !is_long_lived(&request) {
-            let guard = self.in_flight.enter();
-            let deadline = tokio::time::Instant::now() + self.request_timeout;
-            let response = match tokio::time::timeout_at(deadline, self.mcp.handle(request)).await {
-                Ok(response) => response,
-                Err(_) => {
-                    return plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "Service Unavailable: request timed out",
-                    )
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.request_timeout;
+        // Shutdown waits for this request, its upload included, unless it
+        // turns out to be a long-lived stream.
+        let in_flight = self.in_flight.enter();
+        let (parts, body) = request.into_parts();
+        // Only a POST body means anything to MCP; others are never read.
+        let body = if parts.method == Method::POST {
+            let read = admission::read_body(body, self.max_body_bytes);
+            match tokio::time::timeout_at(started + self.body_timeout, read).await {
+                Ok(Ok(body)) => body,
+                Ok(Err(BodyError::TooLarge)) => {
+                    return Limit::BodyBytes(self.max_body_bytes).response(&Value::Null)
                 }
-            };
-            let (parts, body) = response.into_parts();
-            let body = Tracked {
-                inner: body,
-                deadline: Box::pin(tokio::time::sleep_until(deadline)),
-                _guard: guard,
-            };
-            return Response::from_parts(parts, BoxBody::new(body));
+                Ok(Err(BodyError::Broken(error))) => {
+                    tracing::debug!(%error, "request body broken off");
+                    return plain(StatusCode::BAD_REQUEST, "Bad Request: incomplete body");
+                }
+                Err(_) => return Limit::BodyTime(self.body_timeout).response(&Value::Null),
+            }
+        } else {
+            Bytes::new()
+        };
+        let kind = classify_request(&parts.method, &parts.headers, &body);
+        let request = Request::from_parts(parts, Full::new(body));
+        match kind {
+            RequestKind::SessionStream | RequestKind::Listen { .. } => {
+                drop(in_flight);
+                let id = match &kind {
+                    RequestKind::Listen { id } => id.clone(),
+                    _ => Value::Null,
+                };
+                let Ok(slot) = self.streams.clone().try_acquire_owned() else {
+                    let limit = Limit::Streams(self.max_streams);
+                    self.warned_streams.warn(limit);
+                    return limit.response(&id);
+                };
+                // Answered within the deadline; the stream then stays open
+                // (until the client or shutdown ends it), holding its slot.
+                match tokio::time::timeout_at(deadline, self.mcp.handle(request)).await {
+                    Ok(response) => response.map(|inner| {
+                        BoxBody::new(Holding {
+                            inner,
+                            _permit: slot,
+                        })
+                    }),
+                    Err(_) => Limit::RequestTime(self.request_timeout).response(&id),
+                }
+            }
+            RequestKind::NewSession { id } => {
+                let Some(reservation) = self.sessions.reserve().await else {
+                    let limit = Limit::Sessions(self.sessions.max());
+                    self.warned_sessions.warn(limit);
+                    return limit.response(&id);
+                };
+                let response = self.answer(request, deadline, in_flight).await;
+                drop(reservation);
+                response
+            }
+            RequestKind::Ordinary => self.answer(request, deadline, in_flight).await,
         }
-        self.mcp.handle(request).await
+    }
+
+    /// Serves `request` within `deadline`, its answer streamed included,
+    /// counted among the requests shutdown waits for until it ends.
+    async fn answer(
+        &self,
+        request: Request<Full<Bytes>>,
+        deadline: tokio::time::Instant,
+        guard: InFlightGuard,
+    ) -> Response<ResponseBody> {
+        let response = match tokio::time::timeout_at(deadline, self.mcp.handle(request)).await {
+            Ok(response) => response,
+            Err(_) => return Limit::RequestTime(self.request_timeout).response(&Value::Null),
+        };
+        let (parts, body) = response.into_parts();
+        let body = Tracked {
+            inner: body,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            _guard: guard,
+        };
+        Response::from_parts(parts, BoxBody::new(body))
     }
 
     fn authorized(&self, headers: &http::HeaderMap) -> bool {
@@ -355,18 +503,6 @@ impl<B: Backend> App<B> {
         let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
         given.ct_eq(expected).into()
     }
-}
-
-/// Requests whose answer is a stream meant to stay open: a legacy session's
-/// `GET` stream and a 2026-07-28 `subscriptions/listen` (named by its
-/// required `Mcp-Method` header). They get neither the deadline nor a place
-/// among the requests shutdown waits for.
-fn is_long_lived(request: &Request<Incoming>) -> bool {
-    request.method() == Method::GET
-        || request
-            .headers()
-            .get("mcp-method")
-            .is_some_and(|method| method == "subscriptions/listen")
 }
 
 /// The `Host` values accepted: the loopback names, the bound address, and
