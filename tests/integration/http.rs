@@ -31,6 +31,9 @@ struct HttpWard {
 
 impl HttpWard {
     async fn start(dir: &Dir, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        // reqwest is built with rustls but no crypto provider (oci-client's
+        // features, unified): give it the one ward uses, before any client.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut cmd = serve_command(dir.path());
         cmd.args(["--http", "127.0.0.1:0"])
             .args(args)
