@@ -705,7 +705,7 @@ impl Bench {
                 },
             ),
             (
-                "+ linear_memory_keep_resident 1 MiB",
+                "+ linear_memory_keep_resident 1 MiB (ward)",
                 inproc::Tuning {
                     keep_resident: 1 << 20,
                     ..Default::default()
@@ -727,7 +727,7 @@ impl Bench {
                 },
             ),
             (
-                "+ keep_resident 1 MiB + pagemap_scan",
+                "+ keep_resident 1 MiB + pagemap_scan (ward until issue 11)",
                 inproc::Tuning {
                     keep_resident: 1 << 20,
                     pagemap_scan: true,
@@ -735,7 +735,7 @@ impl Bench {
                 },
             ),
             (
-                "+ keep_resident 4 MiB + pagemap_scan (ward)",
+                "+ keep_resident 4 MiB + pagemap_scan",
                 inproc::Tuning {
                     keep_resident: 4 << 20,
                     pagemap_scan: true,

@@ -147,6 +147,8 @@ fn main() -> ExitCode {
         )
         .with_ansi(false)
         .init();
+    // Plugins' handles are budgeted out of this limit (sandbox::budget).
+    ward::sandbox::budget::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -716,3 +716,110 @@ async fn network_refusals_name_the_plugin_and_the_key() {
         "something connected"
     );
 }
+
+/// Issue 11, item 3: `ward serve` on `dir` with at most `fds` open files,
+/// hard limit included, so the attack below exhausts them on any machine.
+async fn start_with_fd_limit(dir: &std::path::Path, fds: u32) -> Ward {
+    let serve = serve_command(dir);
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {fds} 2>/dev/null; exec \"$0\" \"$@\""))
+        .arg(serve.as_std().get_program())
+        .args(serve.as_std().get_args());
+    for (key, value) in serve.as_std().get_envs() {
+        if let Some(value) = value {
+            cmd.env(key, value);
+        }
+    }
+    cmd.kill_on_drop(true);
+    Ward::start_command(cmd, Era::Legacy("2025-11-25")).await
+}
+
+/// Waits until ward's log holds `needle` `n` times, or any of `or`.
+async fn wait_log_count(ward: &Ward, needle: &str, n: usize, or: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = ward.log();
+        if log.matches(needle).count() >= n || or.iter().any(|o| log.contains(o)) {
+            return log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ward never logged {needle:?} {n} times; log:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Issue 11, item 3 (measured on the day of filing): 45 concurrent calls each
+/// holding 500 sockets took every descriptor of the process, and another
+/// plugin's `files_read` failed with "Too many open files". Host handles are
+/// budgeted per plugin and for the process, with a reserve for ward.
+#[tokio::test]
+async fn a_plugin_holding_handles_cannot_make_another_plugins_file_open_fail() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("f.txt"), "still readable").unwrap();
+    let grant = format!(
+        "[[fs]]\nhost = \"{}\"\nguest = \"/data\"\n",
+        data.path().display()
+    );
+    let dir = hostile(Some(&format!(
+        "[limits]\ntimeout = \"120s\"\n[network]\nallow = [\"127.0.0.1:1\"]\n{grant}"
+    )));
+    dir.plugin("files", "files").policy("files", &grant);
+    let ward = std::sync::Arc::new(start_with_fd_limit(dir.path(), 8192).await);
+    let mut holders = tokio::task::JoinSet::new();
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for i in 0..45 {
+        let (ward, ended) = (ward.clone(), ended.clone());
+        // Sockets and files alike are host descriptors.
+        let args = match i % 3 {
+            0 => json!({"count": 500, "path": "/data/f.txt", "ms": 120_000}),
+            _ => json!({"count": 500, "ms": 120_000}),
+        };
+        holders.spawn(async move {
+            let result = ward.try_call("hostile_hold", args).await;
+            ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            result
+        });
+    }
+    // Every call holds what it could open, or ended (a call that opens past
+    // its own cap traps).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let holding = ward.log().matches("guest: holding").count();
+        if holding + ended.load(std::sync::atomic::Ordering::SeqCst) >= 45 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", ward.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let read = ward.call("files_read", json!({"path": "/data/f.txt"})).await;
+    assert!(!is_error(&read), "{}", text(&read));
+    assert!(text(&read).contains("still readable"), "{}", text(&read));
+    still_serving(&ward).await;
+    holders.abort_all();
+}
+
+/// Issue 11, item 3 (measured on the day of filing): 270 sleeping calls of one
+/// plugin took all 256 instances of the pool, and `hello_greet` failed with
+/// "maximum concurrent limit of 256 for component instances reached". A plugin
+/// holds at most its share of the pool; its further calls wait their turn.
+#[tokio::test]
+async fn a_plugin_filling_the_instance_pool_cannot_make_another_plugins_call_fail() {
+    let dir = hostile(Some("[limits]\nconcurrency = 1024\ntimeout = \"120s\"\n"));
+    let ward = std::sync::Arc::new(Ward::start(dir.path()).await);
+    let mut nappers = tokio::task::JoinSet::new();
+    for _ in 0..300 {
+        let ward = ward.clone();
+        nappers.spawn(async move {
+            ward.try_call("hostile_nap", json!({"ms": 120_000}))
+                .await
+        });
+    }
+    // Either the pool is full (calls fail) or hostile's calls queue.
+    wait_log_count(&ward, "guest: napping", 300, &["concurrent limit", "waits its turn"]).await;
+    let ok = ward.call("hello_greet", json!({"name": "beside"})).await;
+    assert!(text(&ok).contains("beside"), "{ok:?}");
+    nappers.abort_all();
+}

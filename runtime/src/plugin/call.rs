@@ -1,21 +1,21 @@
-//! One call = one store: a fresh instance with the plugin's limits, run to
+//! One call = one store: a fresh instance in the plugin's sandbox, run to
 //! completion, a trap, the deadline or cancellation, then thrown away.
+//! Every limit is the sandbox's (`crate::sandbox`); this is only the call.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use wasmtime::component::{Instance, ResourceTable};
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::component::Instance;
+use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use super::bindings::{completions, prompts, resources, tools, types};
-use super::state::{CallState, Interrupt, RequestState};
+use super::state::{CallState, RequestState};
 use super::Plugin;
 use crate::backend::CallContext;
-use crate::sandbox::fs::MAX_OPEN_RESOURCES;
-use crate::sandbox::limits::MemoryLimiter;
-use crate::sandbox::outbound::HttpHooks;
 use crate::sandbox::output::Captured;
-use crate::sandbox::policy::{format_duration, format_size, Limits};
+use crate::sandbox::{Clock, Stop};
+
+pub use crate::sandbox::Failure;
 
 /// What to ask the guest.
 pub(crate) enum Request {
@@ -75,84 +75,51 @@ pub struct Cost {
     pub duration: Duration,
 }
 
-/// Why a call did not produce an answer. Each names the limit and, where
-/// one applies, the policy key that raises it.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum Failure {
-    /// The per-call fuel budget ran out.
-    #[error("fuel exhausted after {0} units; raise `limits.fuel` in the plugin's policy")]
-    Fuel(u64),
-    /// The wall-clock limit passed.
-    #[error("timed out after {}; raise `limits.timeout` in the plugin's policy", format_duration(*.0))]
-    Timeout(Duration),
-    /// The client cancelled the request.
-    #[error("cancelled by the client")]
-    Cancelled,
-    /// The memory budget was exceeded.
-    #[error("memory limit of {} exceeded; raise `limits.memory` in the plugin's policy", format_size(*.0))]
-    Memory(u64),
-    /// The guest recursed too deeply.
-    #[error("stack overflow (the plugin recursed too deeply)")]
-    StackOverflow,
-    /// The guest panicked; the message is its own.
-    #[error("the plugin panicked: {0}")]
-    Panic(String),
-    /// Any other trap.
-    #[error("the plugin trapped: {0}")]
-    Trap(String),
-    /// The plugin produced more than `limits.max-output`.
-    #[error("result of {} exceeds the output limit of {}; raise `limits.max-output` in the plugin's policy", format_size(*.0), format_size(*.1))]
-    OutputTooLarge(u64, u64),
-    /// The plugin answered with something ward cannot use.
-    #[error("invalid answer from the plugin: {0}")]
-    Invalid(String),
-}
-
 impl Plugin {
-    /// Runs `request` in a fresh instance under the plugin's limits.
+    /// Runs `request` in a fresh instance in the plugin's sandbox.
     pub(crate) async fn run(
         &self,
         request: Request,
         cx: &CallContext,
     ) -> (Result<Response, Failure>, Cost) {
         if let Some(served) = &cx.served {
-            served.plugin(&self.name, self.digest, &self.policy.env);
+            served.plugin(&self.name, self.digest, &self.policy().env);
         }
-        let _permit = self.permits.acquire().await;
+        let sandbox = &self.sandbox;
+        let (clock, ticket) = match sandbox.admit(&cx.cancel).await {
+            Ok(admitted) => admitted,
+            Err(failure) => {
+                tracing::warn!(plugin = %self.name, "call failed: {failure}");
+                return (Err(failure), Cost::default());
+            }
+        };
         tracing::debug!(plugin = %self.name, "call started");
-        let start = Instant::now();
-        let limits = &self.policy.limits;
-        let deadline = start + limits.timeout;
         let output = Captured::default();
-        let mut store = match self.store(cx, deadline, &output) {
+        let mut store = match self.store(cx, &clock, &output) {
             Ok(store) => store,
             Err(e) => return (Err(Failure::Trap(format!("{e:#}"))), Cost::default()),
         };
-
-        let work = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            dispatch(&self.exports, &mut store, &instance, request).await
-        };
-        let outcome = tokio::select! {
-            biased;
-            result = work => Some(result),
-            _ = cx.cancel.cancelled() => None,
-            _ = tokio::time::sleep_until(deadline.into()) => None,
-        };
-
-        let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let state = store.data();
+        let outcome = clock
+            .race(async {
+                let instance = self.pre.instantiate_async(&mut store).await?;
+                dispatch(&self.exports, &mut store, &instance, request).await
+            })
+            .await;
+        let limits = &store.data().limits;
         let cost = Cost {
-            fuel,
-            peak_memory: state.limiter.peak(),
-            duration: start.elapsed(),
+            fuel: sandbox.fuel_used(&store),
+            peak_memory: limits.peak_memory(),
+            duration: clock.elapsed(),
         };
         let result = match outcome {
-            Some(Ok(response)) => Ok(response),
-            Some(Err(e)) => Err(classify(e, state, &output, limits)),
-            None if cx.cancel.is_cancelled() => Err(Failure::Cancelled),
-            None => Err(Failure::Timeout(limits.timeout)),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(sandbox.explain(Stop::Error(e), limits, &output)),
+            Err(why) => Err(sandbox.explain(Stop::Interrupt(why), limits, &output)),
         };
+        // The store first: its pool slots are free before the ticket lets
+        // the next call in.
+        drop(store);
+        drop(ticket);
         output.log(&self.name);
         match &result {
             Ok(_) => {
@@ -171,30 +138,20 @@ impl Plugin {
     fn store(
         &self,
         cx: &CallContext,
-        deadline: Instant,
+        clock: &Clock,
         output: &Captured,
     ) -> anyhow::Result<Store<CallState>> {
-        let limits = &self.policy.limits;
-        let mut table = ResourceTable::new();
-        table.set_max_capacity(MAX_OPEN_RESOURCES);
+        let prepared = self.sandbox.prepare(clock, output)?;
         let state = CallState {
-            wasi: crate::sandbox::wasi::wasi_ctx(&self.policy, &self.net, output)?,
+            wasi: prepared.wasi,
             http: WasiHttpCtx::new(),
-            http_hooks: HttpHooks::new(self.net.clone()),
-            table,
-            limiter: MemoryLimiter::new(limits.memory),
-            request: RequestState::new(self.name.clone(), cx, Some(self.server.clone()), deadline),
+            http_hooks: prepared.http_hooks,
+            table: prepared.table,
+            limits: prepared.limits,
+            request: RequestState::new(self.name.clone(), cx, Some(self.server.clone())),
         };
         let mut store = Store::new(self.runtime.engine(), state);
-        store.limiter(|s| &mut s.limiter);
-        store.set_fuel(limits.fuel)?;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut cx| {
-            Ok(match cx.data_mut().request.should_interrupt() {
-                Some(_) => UpdateDeadline::Interrupt,
-                None => UpdateDeadline::Yield(1),
-            })
-        });
+        self.sandbox.arm(&mut store)?;
         Ok(store)
     }
 }
@@ -270,32 +227,4 @@ async fn dispatch(
             )
         }
     })
-}
-
-/// Names the reason a call trapped, from the trap and what the store saw.
-fn classify(
-    error: wasmtime::Error,
-    state: &CallState,
-    output: &Captured,
-    limits: &Limits,
-) -> Failure {
-    if state.limiter.exceeded() {
-        return Failure::Memory(state.limiter.limit());
-    }
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => Failure::Fuel(limits.fuel),
-        Some(Trap::StackOverflow) => Failure::StackOverflow,
-        Some(Trap::Interrupt) => match state.request.interrupted {
-            Some(Interrupt::Cancelled) => Failure::Cancelled,
-            _ => Failure::Timeout(limits.timeout),
-        },
-        Some(trap) => match output.panic_message() {
-            Some(message) => Failure::Panic(message),
-            None if *trap == Trap::MemoryOutOfBounds => Failure::Trap(format!(
-                "{trap} (often the guest's own stack overflowing: deep recursion in the plugin)"
-            )),
-            None => Failure::Trap(trap.to_string()),
-        },
-        None => Failure::Trap(format!("{error:#}")),
-    }
 }

@@ -14,6 +14,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings;
 use super::state::CallState;
+use crate::sandbox::budget::{self, PoolTotals, Shared};
+use crate::sandbox::policy::MEMORY_BOUNDS;
 
 /// How often the epoch advances. A running guest yields to tokio once per
 /// tick, which is when timeouts and cancellation are noticed.
@@ -32,15 +34,35 @@ impl Default for PoolConfig {
     fn default() -> Self {
         Self {
             instances: 256,
-            max_memory: 4 << 30,
+            // The policy's largest `limits.memory`: the memory limiter, not
+            // the pool, is the one limit a guest meets.
+            max_memory: *MEMORY_BOUNDS.end(),
         }
     }
 }
 
-/// The engine, the linker, and the epoch ticker.
+/// Memories and tables the pool holds per instance on average; a component
+/// with more gets fewer concurrent calls (`sandbox::budget`).
+const SLOTS_PER_INSTANCE: u32 = 4;
+/// Core instances (modules) one component may instantiate.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+
+impl PoolConfig {
+    fn totals(&self) -> PoolTotals {
+        PoolTotals {
+            instances: self.instances,
+            memories: self.instances * SLOTS_PER_INSTANCE,
+            tables: self.instances * SLOTS_PER_INSTANCE,
+        }
+    }
+}
+
+/// The engine, the linker, the epoch ticker, and the host resources all
+/// plugins share.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
+    shared: Arc<Shared>,
     _ticker: Ticker,
 }
 
@@ -49,25 +71,31 @@ impl Runtime {
     /// allocator (fast instantiation); if the machine refuses the address
     /// space it needs, ward falls back to on-demand allocation and says why.
     pub fn new(pool: Option<PoolConfig>) -> Result<Arc<Self>> {
-        let engine = match pool {
+        let (engine, pool) = match pool {
             Some(pool) => match Engine::new(&config(Some(&pool))) {
-                Ok(engine) => engine,
+                Ok(engine) => (engine, Some(pool.totals())),
                 Err(e) => {
                     tracing::warn!(
                         "pooling allocator unavailable ({e:#}); allocating instances on demand"
                     );
-                    Engine::new(&config(None))?
+                    (Engine::new(&config(None))?, None)
                 }
             },
-            None => Engine::new(&config(None))?,
+            None => (Engine::new(&config(None))?, None),
         };
         let linker = linker(&engine)?;
         let ticker = Ticker::start(engine.clone());
         Ok(Arc::new(Self {
             engine,
             linker,
+            shared: Shared::new(budget::fd_limit(), pool),
             _ticker: ticker,
         }))
+    }
+
+    /// The host resources all plugins share (descriptors, pool slots).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The shared engine.
@@ -93,25 +121,29 @@ fn config(pool: Option<&PoolConfig>) -> Config {
     config.async_stack_size(4 << 20);
     if let Some(pool) = pool {
         let mut p = PoolingAllocationConfig::default();
-        p.total_component_instances(pool.instances);
-        p.total_core_instances(pool.instances * 4);
-        p.total_memories(pool.instances * 4);
-        p.total_tables(pool.instances * 4);
+        let totals = pool.totals();
+        p.total_component_instances(totals.instances);
+        // A counter only (no memory is reserved per core instance): set so
+        // high that it never runs out before the instances do, which
+        // `sandbox::budget` accounts for with memories and tables.
+        p.total_core_instances(totals.instances * CORE_INSTANCES_PER_COMPONENT);
+        p.total_memories(totals.memories);
+        p.total_tables(totals.tables);
         p.max_memory_size(pool.max_memory as usize);
         p.max_memories_per_component(16);
         p.max_tables_per_component(16);
-        p.max_core_instances_per_component(64);
-        p.total_stacks(pool.instances);
-        // Reset the first 1 MiB of a reused slot in place instead of
-        // returning it to the OS (madvise, TLB shoot-downs, re-faults), and
-        // with pagemap_scan (Linux 6.7+; ignored elsewhere) only the pages
-        // the guest dirtied: a fresh instance + greet, slot reset included,
-        // measured 27.0 µs → 10.7 µs (BENCHMARKS.md, benchmark 6; 256 KiB
-        // and 4 MiB measured the same). Memory and tables are still zeroed
-        // for the next instance; at most 1 MiB per slot stays resident.
+        p.max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT);
+        p.total_stacks(totals.instances);
+        // Reset the first 1 MiB of a reused slot in place (memset, or a copy
+        // of the initial image) and give the rest back to the OS (madvise),
+        // so that no page of one instance is visible to the next.
+        // `pagemap_scan` is off on purpose: wasmtime 48 resets only the dirty
+        // pages that are *present*, so a page swapped out (or under
+        // migration) keeps the previous instance's data (issue 11, item 8;
+        // upstream PR 14357). Its cost is in BENCHMARKS.md ("Slot reset").
         p.linear_memory_keep_resident(1 << 20);
         p.table_keep_resident(64 << 10);
-        p.pagemap_scan(wasmtime::Enabled::Auto);
+        p.pagemap_scan(wasmtime::Enabled::No);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     config

@@ -1,6 +1,6 @@
 //! A loaded plugin: its compiled component, ready to instantiate, what it
-//! offers, and its policy. Calls go through [`Plugin::run`] (`call.rs`), one
-//! fresh store each.
+//! offers, and its sandbox (built once from its policy). Calls go through
+//! [`Plugin::run`] (`call.rs`), one fresh store each.
 
 mod bindings;
 mod call;
@@ -11,7 +11,7 @@ mod state;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::broadcast;
 use wasmtime::component::{Component, InstancePre};
 
 pub(crate) use bindings::{completions, prompts, resources, tools, types};
@@ -23,8 +23,8 @@ pub use state::CallState;
 
 use crate::backend::{CallContext, ServerEvent};
 use crate::cache::Digest;
-use crate::sandbox::outbound::Network;
 use crate::sandbox::policy::Policy;
+use crate::sandbox::{Needs, Sandbox};
 
 /// Which of ward's interfaces a component exports, found once at load.
 pub(crate) struct Exports {
@@ -55,13 +55,11 @@ impl Exports {
 /// A plugin ready to serve.
 pub struct Plugin {
     name: Arc<str>,
-    policy: Arc<Policy>,
-    net: Arc<Network>,
+    sandbox: Sandbox,
     runtime: Arc<Runtime>,
     pre: InstancePre<CallState>,
     exports: Exports,
     server: broadcast::Sender<ServerEvent>,
-    permits: Semaphore,
     manifest: Manifest,
     digest: Digest,
 }
@@ -83,17 +81,22 @@ impl Plugin {
             .map_err(anyhow::Error::from)
             .context("linking its imports")?;
         let exports = Exports::find(&pre)?;
-        let net = Arc::new(Network::new(name, policy.network.clone()));
-        let permits = Semaphore::new(policy.limits.concurrency as usize);
+        // Pool slots per instance; a component that instantiates imported
+        // modules cannot say, so it is counted at the pool's per-component cap.
+        let needs = component
+            .resources_required()
+            .map_or(Needs { memories: 16, tables: 16 }, |r| Needs {
+                memories: r.num_memories,
+                tables: r.num_tables,
+            });
+        let sandbox = Sandbox::new(name, policy, runtime.shared(), needs);
         let mut plugin = Self {
             name: name.into(),
-            policy: Arc::new(policy),
-            net,
+            sandbox,
             runtime,
             pre,
             exports,
             server,
-            permits,
             manifest: Manifest::default(),
             digest,
         };
@@ -112,7 +115,7 @@ impl Plugin {
 
     /// Its policy.
     pub fn policy(&self) -> &Policy {
-        &self.policy
+        self.sandbox.policy()
     }
 
     /// What it offers.
@@ -123,6 +126,6 @@ impl Plugin {
     /// Whether `other` is this same plugin: the same wasm under the same
     /// policy (a reload that changes nothing).
     pub fn same_as(&self, other: &Plugin) -> bool {
-        self.digest == other.digest && self.policy == other.policy
+        self.digest == other.digest && self.policy() == other.policy()
     }
 }

@@ -1,9 +1,8 @@
-//! What one call's `Store` holds: the WASI context built from the plugin's
-//! policy, the memory limiter, and the per-request host state behind the
-//! `ward:plugin/host` imports.
+//! What one call's `Store` holds: the WASI context and limits the sandbox
+//! prepared, and the per-request host state behind the `ward:plugin/host`
+//! imports.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use rmcp::model::LoggingLevel;
 use tokio::sync::{broadcast, mpsc};
@@ -15,8 +14,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::bindings::host::{self, LogLevel};
 use super::bindings::{client, types};
 use crate::backend::{CallContext, ClientHandle, ClientMethod, GuestEvent, ServerEvent};
-use crate::sandbox::limits::MemoryLimiter;
 use crate::sandbox::outbound::HttpHooks;
+use crate::sandbox::{CallLimits, Limited};
 
 /// Longest log message or progress note a guest may send; the rest is cut.
 pub const MAX_LOG_MESSAGE: usize = 8 * 1024;
@@ -34,7 +33,7 @@ pub struct CallState {
     pub(crate) http: WasiHttpCtx,
     pub(crate) http_hooks: HttpHooks,
     pub(crate) table: ResourceTable,
-    pub(crate) limiter: MemoryLimiter,
+    pub(crate) limits: CallLimits,
     pub(crate) request: RequestState,
 }
 
@@ -50,21 +49,8 @@ pub struct RequestState {
     pub server: Option<broadcast::Sender<ServerEvent>>,
     /// The client of this request, for sampling and elicitation.
     pub client: Option<ClientHandle>,
-    /// When the call must end.
-    pub deadline: Instant,
-    /// Why the epoch callback interrupted the guest, if it did.
-    pub interrupted: Option<Interrupt>,
     events_sent: u32,
     client_requests: u32,
-}
-
-/// Why ward stopped a running guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interrupt {
-    /// The wall-clock limit passed.
-    Timeout,
-    /// The client cancelled the request.
-    Cancelled,
 }
 
 impl RequestState {
@@ -73,7 +59,6 @@ impl RequestState {
         plugin: Arc<str>,
         cx: &CallContext,
         server: Option<broadcast::Sender<ServerEvent>>,
-        deadline: Instant,
     ) -> Self {
         Self {
             plugin,
@@ -81,26 +66,9 @@ impl RequestState {
             events: cx.events.clone(),
             server,
             client: cx.client.clone(),
-            deadline,
-            interrupted: None,
             events_sent: 0,
             client_requests: 0,
         }
-    }
-
-    /// Checked on every epoch tick: should the guest stop now?
-    pub fn should_interrupt(&mut self) -> Option<Interrupt> {
-        let why = if self.cancel.is_cancelled() {
-            Some(Interrupt::Cancelled)
-        } else if Instant::now() >= self.deadline {
-            Some(Interrupt::Timeout)
-        } else {
-            None
-        };
-        if why.is_some() {
-            self.interrupted = why;
-        }
-        why
     }
 
     fn admit_event(&mut self) -> bool {
@@ -109,6 +77,12 @@ impl RequestState {
             tracing::warn!(plugin = %self.plugin, "more than {MAX_EVENTS_PER_CALL} log/progress messages in one call; dropping the rest");
         }
         self.events_sent <= MAX_EVENTS_PER_CALL && !self.cancel.is_cancelled()
+    }
+}
+
+impl Limited for CallState {
+    fn limits(&mut self) -> &mut CallLimits {
+        &mut self.limits
     }
 }
 

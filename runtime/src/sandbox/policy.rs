@@ -75,9 +75,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// host-side buffers are not counted by the memory limit.
 pub const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
 
-/// Accepted `limits.memory`: at least one 64 KiB wasm page, at most 16 GiB
-/// (a typo such as `"64GiB"` for `"64MiB"` should not pass silently).
-pub const MEMORY_BOUNDS: RangeInclusive<u64> = (64 << 10)..=(16 << 30);
+/// Accepted `limits.memory`: at least one 64 KiB wasm page, at most 4 GiB
+/// (a typo such as `"64GiB"` for `"64MiB"` should not pass silently). 4 GiB
+/// is also what the instance pool reserves per memory (`plugin/engine.rs`)
+/// and the most one 32-bit memory can hold, so the limiter is the only
+/// memory limit a guest ever meets.
+pub const MEMORY_BOUNDS: RangeInclusive<u64> = (64 << 10)..=(4 << 30);
 
 /// Accepted `limits.timeout`: 1 ms to 1 h. A call is a request an AI client
 /// is waiting on; longer work belongs outside a tool call.
@@ -1141,9 +1144,9 @@ mod tests {
     fn bad_limits() {
         assert_eq!(
             one_error("[limits]\nmemory = \"lots\""),
-            r#"weather.toml: limits.memory: expected a size such as "64MiB" (from 64 KiB to 16 GiB), found "lots""#
+            r#"weather.toml: limits.memory: expected a size such as "64MiB" (from 64 KiB to 4 GiB), found "lots""#
         );
-        assert!(one_error("[limits]\nmemory = 0").contains("from 64 KiB to 16 GiB, found 0"));
+        assert!(one_error("[limits]\nmemory = 0").contains("from 64 KiB to 4 GiB, found 0"));
         assert!(
             one_error("[limits]\nmemory = \"64TiB\"").contains("limits.memory: expected a size")
         );

@@ -10,6 +10,8 @@ use std::hint::black_box;
 
 use ward_guest::prelude::*;
 
+mod resource_attacks;
+
 mod oversize;
 mod schemas;
 mod squat;
@@ -303,4 +305,6 @@ ward_guest::plugin!(|p| {
     oversize::register(p);
     schemas::register(p);
     fs_attacks::register(p);
+    p.tool("hold", "Opens `count` files at `path` (or TCP sockets), logs, and holds them `ms` ms", resource_attacks::hold);
+    p.tool("nap", "Logs `napping`, then sleeps `ms` milliseconds", resource_attacks::nap);
 });
