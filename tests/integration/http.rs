@@ -79,8 +79,13 @@ impl HttpWard {
 
     /// Waits until ward's log contains `needle`.
     async fn wait_log(&self, needle: &str) {
+        self.wait_log_count(needle, 1).await;
+    }
+
+    /// Waits until ward's log contains `needle` `n` times.
+    async fn wait_log_count(&self, needle: &str, n: usize) {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !self.log().contains(needle) {
+        while self.log().matches(needle).count() < n {
             assert!(std::time::Instant::now() < deadline, "log:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -391,12 +396,15 @@ async fn sigterm_lets_a_call_in_flight_finish() {
     let dir = plugins();
     let mut ward = HttpWard::start(&dir, &[], &[]).await;
     let client = ward.connect(Era::Legacy("2025-11-25"), None).await;
+    // Loading the plugin was a call too: wait for the next one.
+    let started = "call started plugin=hostile";
+    let loads = ward.log().matches(started).count();
     let call = tokio::spawn(async move {
         let result = client.call("hostile_sleep", json!({"ms": 1500})).await;
         (client, result)
     });
     // Signal only once the call is running in the guest.
-    ward.wait_log("call started").await;
+    ward.wait_log_count(started, loads + 1).await;
     ward.sigterm().await;
     let (_client, result) = tokio::time::timeout(Duration::from_secs(20), call)
         .await
