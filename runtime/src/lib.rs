@@ -29,6 +29,7 @@
 #![allow(deprecated)]
 
 pub mod audit;
+pub mod adopt;
 pub mod backend;
 pub mod cache;
 pub mod inspect;

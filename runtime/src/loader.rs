@@ -94,6 +94,9 @@ impl Loader {
         let dir = path.parent().unwrap_or(Path::new("."));
         let policy =
             Policy::for_plugin(dir, &name, &self.protected).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Provenance (`[source]`, trust.toml): checked before anything is compiled.
+        crate::adopt::trust::Trust::load(dir)?.check_pinned(&name, &policy.source)?;
+        let (pin, pin_name) = (policy.source.clone(), name.clone());
         let (runtime, cache, file) = (self.runtime.clone(), self.cache.clone(), path.to_path_buf());
         let (component, cached, digest) = tokio::task::spawn_blocking(move || -> Result<_> {
             let wasm = std::fs::read(&file).context("reading it")?;
@@ -106,6 +109,7 @@ impl Loader {
                 );
             }
             let digest = cache::digest(&wasm);
+            crate::adopt::check_pin(&pin_name, &pin, &digest)?;
             let (component, cached) = match &cache {
                 Some(cache) => cache.component(runtime.engine(), &wasm, &digest),
                 None => wasmtime::component::Component::new(runtime.engine(), &wasm)

@@ -11,6 +11,7 @@ mod adopt;
 mod cache;
 mod client_requests;
 mod http;
+mod oci;
 mod polyglot;
 mod protocol_lines;
 mod reload;

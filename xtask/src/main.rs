@@ -9,6 +9,7 @@ mod bench;
 mod conformance;
 mod guests;
 mod polyglot;
+mod registry;
 mod test;
 mod util;
 

@@ -9,6 +9,7 @@ use crate::{conformance, guests, util};
 pub fn run(args: &[String]) -> Result<()> {
     crate::example_plugins()?;
     guests::test_plugins()?;
+    crate::registry::ensure()?;
     util::run(
         util::cargo()
             .current_dir(util::root())
