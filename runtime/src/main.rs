@@ -34,6 +34,15 @@ enum Command {
     /// Call one tool as `serve` would (same loading, policies, sandbox):
     /// exit 0 on success, 1 on an isError result, 2 on an error.
     Call(cli::CallArgs),
+    /// Push a component (with its manifest) to an OCI registry, optionally
+    /// signing it (cosign-compatible).
+    Publish(PublishArgs),
+    /// Add a plugin from a file or an OCI registry: shows what it is and
+    /// requests, writes NAME.wasm and NAME.toml pinned to its sha256.
+    Add(AddArgs),
+    /// Upgrade a plugin added with `ward add` to the newest version of its
+    /// source, showing what changes first. Grants stay as they are.
+    Upgrade(UpgradeArgs),
     /// Create a plugin project that builds with one command (`./build.sh`).
     New {
         /// The plugin's name (its file stem, the prefix of its tools).
@@ -165,6 +174,9 @@ fn main() -> ExitCode {
             Command::Inspect(args) => cli::inspect(args).await,
             Command::Call(args) => cli::call(args).await,
             Command::Check { dir } => check(dir).await,
+            Command::Publish(args) => publish(args).await,
+            Command::Add(args) => add(args).await,
+            Command::Upgrade(args) => upgrade(args).await,
             Command::New {
                 name,
                 lang,
@@ -342,4 +354,119 @@ async fn check(dir: PathBuf) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+// ---- ward publish / add / upgrade (runtime/src/adopt) ----
+
+#[derive(clap::Args)]
+struct PublishArgs {
+    /// The component (.wasm).
+    file: PathBuf,
+    /// Where to push it, e.g. 127.0.0.1:5000/team/hello:1.0.
+    reference: String,
+    /// Sign it with this private key: PKCS#8 EC P-256 PEM, as
+    /// `openssl pkcs8 -topk8 -nocrypt` writes it.
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
+    /// Allow plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    plain_http: bool,
+}
+
+#[derive(clap::Args)]
+struct AddArgs {
+    /// A .wasm file or an OCI reference (host:port/repo:tag or …@sha256:…).
+    source: String,
+    /// The plugin directory [default: $XDG_DATA_HOME/ward/plugins].
+    #[arg(long, env = "WARD_PLUGINS")]
+    plugins: Option<PathBuf>,
+    /// Grant what the plugin's manifest requests (network hosts, limits);
+    /// directories and environment variables are written commented out, to fill in.
+    #[arg(long)]
+    grant_requested: bool,
+    /// Require a valid signature by this public key (SubjectPublicKeyInfo PEM;
+    /// repeatable: any one of them).
+    #[arg(long = "key", value_name = "PUBKEY")]
+    keys: Vec<PathBuf>,
+    /// The plugin's name (its file stem) [default: the manifest's name, else
+    /// the repository's or file's].
+    #[arg(long)]
+    name: Option<String>,
+    /// Do not ask for confirmation on a terminal.
+    #[arg(long, short)]
+    yes: bool,
+    /// Allow plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    plain_http: bool,
+}
+
+#[derive(clap::Args)]
+struct UpgradeArgs {
+    /// The plugin.
+    name: String,
+    /// The plugin directory [default: $XDG_DATA_HOME/ward/plugins].
+    #[arg(long, env = "WARD_PLUGINS")]
+    plugins: Option<PathBuf>,
+    /// Upgrade to this reference (or file) instead of the newest version of the recorded one.
+    #[arg(long, value_name = "REF")]
+    to: Option<String>,
+    /// Require a valid signature by this public key (repeatable).
+    #[arg(long = "key", value_name = "PUBKEY")]
+    keys: Vec<PathBuf>,
+    /// Switch without asking; required when stdin is not a terminal.
+    #[arg(long, short)]
+    yes: bool,
+    /// Allow plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    plain_http: bool,
+}
+
+fn adopt_plugin_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
+    match dir {
+        Some(dir) => Ok(dir),
+        None => server::default_plugin_dir()
+            .context("no plugin directory given and $HOME is not set; pass --plugins DIR"),
+    }
+}
+
+async fn publish(args: PublishArgs) -> Result<ExitCode> {
+    ward::adopt::publish(&ward::adopt::PublishOptions {
+        file: args.file,
+        reference: args.reference,
+        sign: args.sign,
+        plain_http: args.plain_http,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn add(args: AddArgs) -> Result<ExitCode> {
+    ward::adopt::add(&ward::adopt::AddOptions {
+        source: args.source,
+        plugins: adopt_plugin_dir(args.plugins)?,
+        name: args.name,
+        grant_requested: args.grant_requested,
+        yes: args.yes,
+        fetch: ward::adopt::FetchOptions {
+            keys: args.keys,
+            plain_http: args.plain_http,
+        },
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn upgrade(args: UpgradeArgs) -> Result<ExitCode> {
+    ward::adopt::upgrade(&ward::adopt::UpgradeOptions {
+        name: args.name,
+        plugins: adopt_plugin_dir(args.plugins)?,
+        to: args.to,
+        yes: args.yes,
+        fetch: ward::adopt::FetchOptions {
+            keys: args.keys,
+            plain_http: args.plain_http,
+        },
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }

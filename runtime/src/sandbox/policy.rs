@@ -33,6 +33,9 @@
 //! GREETING = "hello"
 //! [network]
 //! allow = ["api.example.com:443", "*.example.org"]
+//! [source]                 # written by `ward add` (see `adopt`)
+//! ref = "127.0.0.1:5000/team/weather:1.2"
+//! sha256 = "9f2c…"         # any other bytes in NAME.wasm are refused
 //! ```
 
 use std::fmt;
@@ -118,6 +121,8 @@ pub struct Policy {
     pub env: Vec<(String, String)>,
     /// Where the guest may connect.
     pub network: NetPolicy,
+    /// Where the plugin came from and the bytes it must be (`[source]`).
+    pub source: Source,
 }
 
 /// Resource limits; see the `DEFAULT_*` constants for what each guards
@@ -265,6 +270,7 @@ impl Policy {
             fs: FsGrants::default(),
             env: Vec::new(),
             network: NetPolicy::default(),
+            source: Source::default(),
         }
     }
 
@@ -342,7 +348,7 @@ impl Policy {
         };
         let mut p = Problems::default();
         let mut policy = Policy::defaults(plugin_name);
-        p.check_keys("", &table, &["names", "limits", "fs", "env", "network"]);
+        p.check_keys("", &table, &["names", "limits", "fs", "env", "network", "source"]);
 
         let mut prefix_given = false;
         if let Some(names) = table.get("names").and_then(|v| p.table("names", v)) {
@@ -505,6 +511,10 @@ impl Policy {
                     ),
                 }
             }
+        }
+
+        if let Some(source) = table.get("source").and_then(|v| p.table("source", v)) {
+            policy.source = p.source(source);
         }
 
         p.finish(path)?;
@@ -993,6 +1003,77 @@ fn trim_decimal(x: f64, unit: &str) -> String {
     let s = format!("{x:.2}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     format!("{s}{unit}")
+}
+
+// ---- [source]: provenance and pin, written by `ward add` / `ward upgrade` ----
+
+/// `[source]`: where the plugin came from and which bytes it must be.
+/// `ward add` and `ward upgrade` write it; the loader refuses a `NAME.wasm`
+/// whose sha256 differs from `sha256`, so bytes swapped behind the
+/// operator's back never load (the previous version keeps serving).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Source {
+    /// The OCI reference (or file) it was added from; `ward upgrade` follows it.
+    pub reference: Option<String>,
+    /// The pinned sha256 of `NAME.wasm`, 64 lowercase hex digits.
+    pub sha256: Option<String>,
+    /// The OCI manifest digest it was fetched at (`sha256:…`).
+    pub digest: Option<String>,
+    /// The fingerprint (`sha256:…` of the public key's DER) of the trusted key
+    /// whose signature was verified when it was added.
+    pub signed_by: Option<String>,
+}
+
+impl Problems {
+    fn source(&mut self, table: &Table) -> Source {
+        self.check_keys("source", table, &["ref", "sha256", "digest", "signed-by"]);
+        let mut source = Source::default();
+        if let Some(v) = table.get("ref") {
+            match v.as_str() {
+                Some(s) if !s.trim().is_empty() && !s.contains('\0') => {
+                    source.reference = Some(s.to_string())
+                }
+                _ => self.invalid(
+                    "source.ref",
+                    format!(
+                        "expected a reference such as \"127.0.0.1:5000/team/weather:1.2\", found {}",
+                        found(v)
+                    ),
+                ),
+            }
+        }
+        if let Some(v) = table.get("sha256") {
+            match v.as_str().filter(|s| is_hex64(s)) {
+                Some(s) => source.sha256 = Some(s.to_ascii_lowercase()),
+                None => self.invalid(
+                    "source.sha256",
+                    format!(
+                        "expected 64 hexadecimal digits (the sha256 of the .wasm, as `sha256sum` prints it), found {}",
+                        found(v)
+                    ),
+                ),
+            }
+        }
+        for (key, field) in [
+            ("digest", &mut source.digest),
+            ("signed-by", &mut source.signed_by),
+        ] {
+            if let Some(v) = table.get(key) {
+                match v.as_str().and_then(|s| s.strip_prefix("sha256:")).filter(|h| is_hex64(h)) {
+                    Some(hex) => *field = Some(format!("sha256:{}", hex.to_ascii_lowercase())),
+                    None => self.invalid(
+                        &format!("source.{key}"),
+                        format!("expected \"sha256:\" and 64 hexadecimal digits, found {}", found(v)),
+                    ),
+                }
+            }
+        }
+        source
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -1,0 +1,45 @@
+//! The tools the OCI integration tests (`tests/integration/oci.rs`) run:
+//! Debian's `docker-registry` (the CNCF distribution registry, started by
+//! each test on a loopback port) and `openssl` (test keys). Installed with
+//! apt-get only when missing, as root (CI and the development machines are).
+
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use crate::util;
+
+/// Debian packages and the command each provides.
+const PACKAGES: &[(&str, &str)] = &[("docker-registry", "docker-registry"), ("openssl", "openssl")];
+
+/// Installs whichever of [`PACKAGES`] is missing.
+pub fn ensure() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, command)| !on_path(command))
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    util::step(format!("installing {} (for the OCI registry tests)", missing.join(", ")));
+    util::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    util::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    for (package, command) in PACKAGES {
+        if !on_path(command) {
+            bail!("`{command}` is still missing after installing the Debian package {package}");
+        }
+    }
+    Ok(())
+}
+
+fn on_path(command: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join(command).is_file())
+    })
+}
