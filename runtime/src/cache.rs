@@ -4,21 +4,39 @@
 //! Entries are keyed by the sha256 of the wasm and the engine's compatibility
 //! hash (wasmtime version and every setting that affects code), so a changed
 //! plugin or a new ward never reads a stale entry. Deserializing runs native
-//! code that is trusted as is, so ward reads only files it wrote itself: the
-//! cache directory is created private (0700), entries are written to a
-//! temporary name and renamed into place, and an entry is read only when it
-//! is a regular file owned by this user that nobody else can write. A corrupt
-//! or incompatible entry is recompiled and overwritten, never fatal.
+//! code that is trusted as is, so:
+//!
+//! - ward reads only files it wrote itself: the cache directory is created
+//!   private (0700), entries are written to a temporary name and renamed into
+//!   place, and an entry is read only when it is a regular file (never through
+//!   a symlink) owned by this user that nobody else can write;
+//! - an entry is **read into memory** and deserialized from there, never
+//!   mapped from its file: a mapped file that someone truncates or rewrites
+//!   under a running ward changes its code or kills it with SIGBUS;
+//! - each entry starts with a header (the wasm's sha256, the artifact's length
+//!   and its sha256) checked before deserializing, so a truncated or corrupt
+//!   entry, or another wasm's artifact renamed to this key, is recompiled with
+//!   a warning, never run. The header guards against accidents and swaps, not
+//!   against a forger who can write the directory: that one is kept out by the
+//!   directory's permissions and by refusing grants that cover it.
+//!
+//! The cache is bounded: after each store (and when opened) the least
+//! recently used entries are removed until the total is under the cap
+//! ([`DEFAULT_MAX_SIZE`] unless configured). A hit refreshes its entry's
+//! modification time, which is the "last used" time.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
+
+use crate::sandbox::policy::format_size;
 
 /// The sha256 of a plugin's wasm: its identity in the cache and the registry.
 pub type Digest = [u8; 32];
@@ -28,10 +46,26 @@ pub fn digest(wasm: &[u8]) -> Digest {
     Sha256::digest(wasm).into()
 }
 
+/// The cache's size cap unless configured: 2 GiB.
+pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
+
+/// What starts every entry: "ward cache, format 1".
+const MAGIC: &[u8; 8] = b"wardc\0\0\x01";
+/// Magic, the wasm's sha256, the artifact's length (u64, little-endian), the
+/// artifact's sha256.
+const HEADER: usize = 8 + 32 + 8 + 32;
+/// Extension of entries; other names in the directory are left alone.
+const EXTENSION: &str = "cwasm";
+/// Temporary files older than this are leftovers of a ward that died while
+/// storing, and are removed.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
+
 /// A directory of compiled components.
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
+    max_size: u64,
+    uid: u32,
 }
 
 /// Where the cache lives unless configured: `$XDG_CACHE_HOME/ward` or
@@ -45,15 +79,22 @@ pub fn default_dir() -> Option<PathBuf> {
 }
 
 impl Cache {
-    /// Opens (creating it private if missing) the cache at `dir`.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
+    /// Opens (creating it private if missing) the cache at `dir`, holding at
+    /// most `max_size` bytes; trims it to that size now.
+    pub fn open(dir: impl Into<PathBuf>, max_size: u64) -> Result<Self> {
         let dir = dir.into();
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir)
             .with_context(|| format!("creating the compiled-artifact cache {}", dir.display()))?;
-        Ok(Self { dir })
+        let cache = Self {
+            dir,
+            max_size,
+            uid: rustix::process::geteuid().as_raw(),
+        };
+        cache.evict(None);
+        Ok(cache)
     }
 
     /// The cache directory.
@@ -66,12 +107,12 @@ impl Cache {
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         self.dir
-            .join(format!("{hex}-{:016x}.cwasm", hasher.finish()))
+            .join(format!("{hex}-{:016x}.{EXTENSION}", hasher.finish()))
     }
 
     /// The compiled component for `wasm` (whose [`digest`] is given), from
-    /// the cache or compiled now (and then stored). Returns whether it was a
-    /// cache hit.
+    /// the cache or [`compile`]d now (and then stored). Returns whether it
+    /// was a cache hit.
     pub fn component(
         &self,
         engine: &Engine,
@@ -79,62 +120,248 @@ impl Cache {
         digest: &Digest,
     ) -> Result<(Component, bool)> {
         let path = self.path(engine, digest);
-        if trusted(&path) {
-            // SAFETY: `trusted` checked that this file is one ward wrote: a
-            // regular file in ward's private cache directory, owned by this
-            // user and writable by nobody else, written whole then renamed
-            // into place. Its name carries the engine's compatibility hash,
-            // and wasmtime checks the artifact's header before using it.
-            #[allow(unsafe_code)]
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok((component, true)),
-                Err(e) => {
-                    tracing::warn!("cache entry {} unusable ({e}); recompiling", path.display())
+        match self.read(&path, digest) {
+            Ok(None) => {}
+            Ok(Some(entry)) => {
+                // SAFETY: the bytes are a private copy in memory (nothing can
+                // change them while wasmtime uses them), read from a regular
+                // file in ward's private directory that this user owns and
+                // nobody else can write, written whole by `store` and renamed
+                // into place; its header names this wasm and its sha256
+                // matches. Its name carries the engine's compatibility hash,
+                // and wasmtime checks the artifact's own header too.
+                #[allow(unsafe_code)]
+                match unsafe { Component::deserialize(engine, &entry[HEADER..]) } {
+                    Ok(component) => return Ok((component, true)),
+                    Err(e) => {
+                        tracing::warn!("cache entry {} unusable ({e}); recompiling", path.display())
+                    }
                 }
             }
+            Err(e) => {
+                tracing::warn!(
+                    "cache entry {} unusable ({e:#}); recompiling",
+                    path.display()
+                )
+            }
         }
-        let component = Component::new(engine, wasm)?;
-        if let Err(e) = self.store(&path, &component) {
-            tracing::warn!("could not write cache entry {}: {e:#}", path.display());
+        let component = compile(engine, wasm)?;
+        match self.store(&path, digest, &component) {
+            Ok(()) => self.evict(Some(&path)),
+            Err(e) => tracing::warn!("could not write cache entry {}: {e:#}", path.display()),
         }
         Ok((component, false))
     }
 
-    fn store(&self, path: &Path, component: &Component) -> Result<()> {
-        let bytes = component.serialize()?;
+    /// The entry at `path` with its header checked, or `None` if there is none.
+    fn read(&self, path: &Path, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let file = match std::fs::File::options()
+            .read(true)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+            )
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).context("opening it (a symlink is never followed)"),
+        };
+        let meta = file.metadata().context("reading its metadata")?;
+        let dir = std::fs::metadata(&self.dir).context("reading the directory's metadata")?;
+        if !meta.is_file() {
+            bail!("not a regular file");
+        }
+        if meta.uid() != self.uid || meta.mode() & 0o022 != 0 {
+            bail!("not owned by this user, or writable by others");
+        }
+        if dir.uid() != self.uid || dir.mode() & 0o022 != 0 {
+            bail!("its directory is not owned by this user, or writable by others");
+        }
+        if meta.len() > self.max_size {
+            bail!(
+                "{} is larger than the cache's cap of {}",
+                format_size(meta.len()),
+                format_size(self.max_size)
+            );
+        }
+        let mut entry = Vec::with_capacity(meta.len() as usize);
+        (&file)
+            .take(self.max_size + 1)
+            .read_to_end(&mut entry)
+            .context("reading it")?;
+        check_header(&entry, digest)?;
+        // Last used now: what eviction goes by. Best effort.
+        let _ = file.set_modified(SystemTime::now());
+        Ok(Some(entry))
+    }
+
+    fn store(&self, path: &Path, digest: &Digest, component: &Component) -> Result<()> {
+        let artifact = component.serialize()?;
+        let size = (HEADER + artifact.len()) as u64;
+        if size > self.max_size {
+            bail!(
+                "the artifact ({}) is larger than the cache's cap of {}",
+                format_size(size),
+                format_size(self.max_size)
+            );
+        }
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        tmp.write_all(&bytes)?;
+        tmp.write_all(&header(digest, &artifact))?;
+        tmp.write_all(&artifact)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path)?;
         Ok(())
     }
+
+    /// Removes the least recently used entries (never `keep`) until the
+    /// cache is within its cap, and temporary files left by a ward that died.
+    fn evict(&self, keep: Option<&Path>) {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        let mut entries = Vec::new();
+        let mut total = 0;
+        for item in dir.flatten() {
+            let Ok(meta) = item.metadata() else { continue };
+            let path = item.path();
+            let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            let name = item.file_name();
+            let name = name.to_string_lossy();
+            if !meta.is_file() {
+                continue;
+            }
+            if name.starts_with(".tmp") {
+                if now.duration_since(used).is_ok_and(|age| age > STALE_TEMP) {
+                    let _ = std::fs::remove_file(&path);
+                }
+                continue;
+            }
+            if path.extension().is_some_and(|e| e == EXTENSION) {
+                total += meta.len();
+                entries.push((used, meta.len(), path));
+            }
+        }
+        if total <= self.max_size {
+            return;
+        }
+        entries.sort();
+        let (mut removed, mut freed) = (0, 0);
+        for (_, len, path) in entries {
+            if total <= self.max_size {
+                break;
+            }
+            if Some(path.as_path()) == keep {
+                continue;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+                freed += len;
+                removed += 1;
+            }
+        }
+        tracing::info!(
+            "compiled-artifact cache {}: removed the {removed} least recently used entries ({}) to stay under its cap of {}",
+            self.dir.display(),
+            format_size(freed),
+            format_size(self.max_size)
+        );
+    }
 }
 
-/// Whether `path` is an entry this user wrote and nobody else can change.
-fn trusted(path: &Path) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return false;
-    };
-    let Some(dir) = path.parent().and_then(|d| std::fs::metadata(d).ok()) else {
-        return false;
-    };
-    let uid = unsafe_free_euid();
-    meta.is_file()
-        && meta.uid() == uid
-        && meta.mode() & 0o022 == 0
-        && dir.uid() == uid
-        && dir.mode() & 0o022 == 0
+/// Compiles `wasm` on a thread pool of its own. wasmtime compiles functions
+/// in parallel on the current rayon pool; on the shared global pool, a huge
+/// plugin's thousands of functions queue ahead of every other plugin's
+/// (measured: `hello` missed a 1 s deadline behind `python-hello`, and an
+/// abandoned compile would keep delaying everyone). With a pool each, the
+/// OS shares the CPU between compiles.
+pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("ward-compile-{i}"))
+        .build()
+        .context("starting compile threads")?;
+    Ok(pool.install(|| Component::new(engine, wasm))?)
 }
 
-/// This process's effective user id, read from a file it creates.
-fn unsafe_free_euid() -> u32 {
-    static EUID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *EUID.get_or_init(|| {
-        tempfile::tempfile()
-            .and_then(|f| f.metadata())
-            .map(|m| m.uid())
-            .unwrap_or(u32::MAX)
-    })
+fn header(digest: &Digest, artifact: &[u8]) -> Vec<u8> {
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(digest);
+    header.extend_from_slice(&(artifact.len() as u64).to_le_bytes());
+    header.extend_from_slice(&Sha256::digest(artifact));
+    header
+}
+
+/// Checks that `entry` is a whole entry for the wasm of `digest`.
+fn check_header(entry: &[u8], digest: &Digest) -> Result<()> {
+    if entry.len() < HEADER || &entry[..8] != MAGIC {
+        bail!("not an entry of this ward version");
+    }
+    if &entry[8..40] != digest {
+        bail!("it holds the artifact of another wasm");
+    }
+    let len = u64::from_le_bytes(entry[40..48].try_into().expect("8 bytes"));
+    let artifact = &entry[HEADER..];
+    if artifact.len() as u64 != len {
+        bail!(
+            "truncated or extended: {} bytes of artifact where its header says {len}",
+            artifact.len()
+        );
+    }
+    if Sha256::digest(artifact).as_slice() != &entry[48..HEADER] {
+        bail!("corrupt: the artifact's sha256 does not match its header");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_catch_truncation_corruption_and_swaps() {
+        let digest = [7; 32];
+        let artifact = b"artifact bytes".to_vec();
+        let mut entry = header(&digest, &artifact);
+        entry.extend_from_slice(&artifact);
+        check_header(&entry, &digest).unwrap();
+        assert!(check_header(&entry, &[8; 32]).is_err(), "swapped");
+        assert!(
+            check_header(&entry[..entry.len() - 1], &digest).is_err(),
+            "truncated"
+        );
+        assert!(
+            check_header(&entry[..HEADER - 1], &digest).is_err(),
+            "short header"
+        );
+        let mut corrupt = entry.clone();
+        *corrupt.last_mut().unwrap() ^= 1;
+        assert!(check_header(&corrupt, &digest).is_err(), "corrupt");
+    }
+
+    #[test]
+    fn eviction_keeps_the_cache_under_its_cap_least_recently_used_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("c"), 250).unwrap();
+        let now = SystemTime::now();
+        for (name, age) in [("a", 30), ("b", 20), ("c", 10)] {
+            let path = cache.dir().join(format!("{name}.{EXTENSION}"));
+            std::fs::write(&path, [0; 100]).unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(now - Duration::from_secs(age)).unwrap();
+        }
+        std::fs::write(cache.dir().join("notes.txt"), [0; 1000]).unwrap();
+        let keep = cache.dir().join(format!("a.{EXTENSION}"));
+        cache.evict(Some(&keep));
+        let mut left: Vec<_> = std::fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.cwasm", "c.cwasm", "notes.txt"]);
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 mod cli;
 
@@ -23,17 +24,14 @@ enum Command {
     /// Serve the plugins of a directory over MCP: on stdin/stdout, or over
     /// Streamable HTTP with `--http ADDR` (add `--stdio` for both).
     Serve(ServeArgs),
-    /// Load every plugin and policy of a directory, report problems, and exit.
+    /// Load every plugin and policy of a directory, report problems, and exit
+    /// (non-zero if any plugin failed to load).
     Check {
         /// The plugin directory.
         dir: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
     },
-    /// Show what a plugin is, offers and requests, beside what its policy
-    /// grants (loads it with nothing granted).
-    Inspect(cli::InspectArgs),
-    /// Call one tool as `serve` would (same loading, policies, sandbox):
-    /// exit 0 on success, 1 on an isError result, 2 on an error.
-    Call(cli::CallArgs),
     /// Push a component (with its manifest) to an OCI registry, optionally
     /// signing it (cosign-compatible).
     Publish(PublishArgs),
@@ -43,6 +41,12 @@ enum Command {
     /// Upgrade a plugin added with `ward add` to the newest version of its
     /// source, showing what changes first. Grants stay as they are.
     Upgrade(UpgradeArgs),
+    /// Show what a plugin is, offers and requests, beside what its policy
+    /// grants (loads it with nothing granted).
+    Inspect(cli::InspectArgs),
+    /// Call one tool as `serve` would (same loading, policies, sandbox):
+    /// exit 0 on success, 1 on an isError result, 2 on an error.
+    Call(cli::CallArgs),
     /// Create a plugin project that builds with one command (`./build.sh`).
     New {
         /// The plugin's name (its file stem, the prefix of its tools).
@@ -64,12 +68,13 @@ struct ServeArgs {
     /// The plugin directory [default: $XDG_DATA_HOME/ward/plugins, created if missing].
     #[arg(long, env = "WARD_PLUGINS")]
     plugins: Option<PathBuf>,
-    /// Where compiled plugins are cached [default: $XDG_CACHE_HOME/ward].
-    #[arg(long, env = "WARD_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Compile every plugin at start-up instead of using the cache.
-    #[arg(long)]
-    no_cache: bool,
+    #[command(flatten)]
+    load: LoadArgs,
+    /// How long to wait for the plugin directory before answering clients,
+    /// in seconds; plugins still loading then appear as they finish.
+    #[arg(long, env = "WARD_STARTUP_WAIT", value_name = "SECS",
+          default_value_t = server::DEFAULT_STARTUP_WAIT.as_secs())]
+    startup_wait: u64,
     /// Serve the directory as it is at start-up; do not watch it for changes.
     #[arg(long)]
     no_watch: bool,
@@ -141,6 +146,67 @@ struct ServeArgs {
     audit: cli::AuditArgs,
 }
 
+/// How plugins are loaded (`serve` and `check`).
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// Where compiled plugins are cached [default: $XDG_CACHE_HOME/ward].
+    #[arg(long, env = "WARD_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every plugin at start-up instead of using the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// The cache's size cap (bytes, or with KiB, MiB, GiB); the least
+    /// recently used entries are removed to stay under it.
+    #[arg(long, env = "WARD_CACHE_MAX_SIZE", value_name = "SIZE",
+          default_value = "2GiB", value_parser = parse_size)]
+    cache_max_size: u64,
+    /// How long reading and compiling one plugin may take, in seconds; past
+    /// it the plugin is refused.
+    #[arg(long, env = "WARD_COMPILE_TIMEOUT", value_name = "SECS",
+          default_value_t = ward::loader::DEFAULT_COMPILE_TIMEOUT.as_secs())]
+    compile_timeout: u64,
+}
+
+impl LoadArgs {
+    fn config(self, plugins: PathBuf, pooling: bool, startup_wait: Option<Duration>) -> Config {
+        Config {
+            plugins,
+            cache_dir: match self.no_cache {
+                true => None,
+                false => self.cache_dir.or_else(ward::cache::default_dir),
+            },
+            cache_max_size: self.cache_max_size,
+            pooling,
+            compile_timeout: Duration::from_secs(self.compile_timeout.max(1)),
+            startup_wait,
+            protected: Default::default(),
+        }
+    }
+}
+
+/// A size for the command line: bytes, or a number with KiB, MiB, GiB or TiB.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let expected = || format!("expected bytes or a size such as 512MiB or 2GiB, found {text:?}");
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => return Err(expected()),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(expected)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -171,12 +237,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Inspect(args) => cli::inspect(args).await,
-            Command::Call(args) => cli::call(args).await,
-            Command::Check { dir } => check(dir).await,
+            Command::Check { dir, load } => check(load.config(dir, false, None)).await,
             Command::Publish(args) => publish(args).await,
             Command::Add(args) => add(args).await,
             Command::Upgrade(args) => upgrade(args).await,
+            Command::Inspect(args) => cli::inspect(args).await,
+            Command::Call(args) => cli::call(args).await,
             Command::New {
                 name,
                 lang,
@@ -225,28 +291,22 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         "plugin directory {} does not exist; create it or pass another --plugins DIR",
         plugins.display()
     );
-    let cache_dir = if args.no_cache {
-        None
-    } else {
-        args.cache_dir.or_else(ward::cache::default_dir)
-    };
     let mut protected = ward::sandbox::fs::Protected::default();
     if let Some(path) = &args.auth_token_file {
         protected.add(path, "the HTTP token file");
     }
     let config = Config {
-        plugins,
-        cache_dir,
-        pooling: true,
         protected,
+        ..args.load.config(plugins, true, Some(Duration::from_secs(args.startup_wait)))
     };
-    let started = server::start(&config).await?;
+    let mut started = server::start(&config).await?;
     let _watch = match args.no_watch {
         true => None,
         false => Some(ward::watch::spawn(
             config.plugins.clone(),
             started.registry.clone(),
             started.loader.clone(),
+            started.loading.take(),
         )?),
     };
     let audit = args.audit.open()?;
@@ -327,13 +387,7 @@ async fn shutdown_on_signal(shutdown: tokio_util::sync::CancellationToken) {
     shutdown.cancel();
 }
 
-async fn check(dir: PathBuf) -> Result<ExitCode> {
-    let config = Config {
-        plugins: dir,
-        cache_dir: ward::cache::default_dir(),
-        pooling: false,
-        protected: Default::default(),
-    };
+async fn check(config: Config) -> Result<ExitCode> {
     let started = server::start(&config).await?;
     let catalog = ward::Backend::catalog(&*started.registry);
     for name in started.registry.plugin_names() {

@@ -1,16 +1,28 @@
 //! Start-up: build the runtime, load the plugin directory, and hand back the
 //! registry the protocol layer serves. `serve` and `check` share this code.
+//!
+//! `serve` waits for the directory at most [`DEFAULT_STARTUP_WAIT`] before it
+//! answers clients: in the usual case every plugin is loaded by then and the
+//! first list a client asks for is complete (clients that never re-list see
+//! everything), while a slow or hostile plugin can delay `initialize` by at
+//! most that bound; it goes on loading in the background and appears with
+//! `list_changed`, or is refused with a warning to clients. `check` waits for
+//! every plugin.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use rmcp::model::LoggingLevel;
 
+use crate::backend::ServerEvent;
 use crate::cache::Cache;
 use crate::loader::{self, LoadError, Loader};
 use crate::plugin::{PoolConfig, Runtime};
-use crate::registry::Registry;
+use crate::registry::{Change, Registry};
 use crate::sandbox::fs::Protected;
+use crate::sandbox::policy::format_duration;
 
 /// How to start.
 #[derive(Debug, Clone)]
@@ -19,12 +31,25 @@ pub struct Config {
     pub plugins: PathBuf,
     /// The compiled-artifact cache, or `None` to compile every time.
     pub cache_dir: Option<PathBuf>,
+    /// The cache's size cap in bytes; least recently used entries go first.
+    pub cache_max_size: u64,
     /// Use the pooling allocator (falls back by itself if unavailable).
     pub pooling: bool,
+    /// How long one plugin may take to be read and compiled.
+    pub compile_timeout: Duration,
+    /// How long start-up waits for the plugins of the directory before
+    /// serving; the ones still loading then appear as they finish (clients
+    /// hear `list_changed`). `None`: wait for every plugin (`ward check`).
+    pub startup_wait: Option<Duration>,
     /// ward's files that no grant may reach, besides the cache, the plugin
     /// directory and the executable (always protected): the token file.
     pub protected: Protected,
 }
+
+/// How long `ward serve` waits for the plugin directory before it answers
+/// clients unless configured: long enough for a cold start of a few large
+/// plugins, well within the time clients give a server to start.
+pub const DEFAULT_STARTUP_WAIT: Duration = Duration::from_secs(10);
 
 /// The plugin directory used when none is given: `$XDG_DATA_HOME/ward/plugins`
 /// or `~/.local/share/ward/plugins`.
@@ -42,16 +67,20 @@ pub struct Started {
     pub registry: Arc<Registry>,
     /// Loads plugins for the watcher.
     pub loader: Loader,
-    /// The plugins that failed to load, one error each.
+    /// The plugins that failed to load before start-up ended, one error each.
     pub failures: Vec<LoadError>,
+    /// Still loading the plugins that outlasted the start-up wait, if any;
+    /// finishes when they are all in the registry or refused.
+    pub loading: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Builds the runtime and loads every plugin in the directory, compiling in
-/// parallel; a plugin that fails is logged and skipped.
+/// parallel, for at most `config.startup_wait`; plugins still loading then
+/// continue in the background. A plugin that fails is logged and skipped.
 pub async fn start(config: &Config) -> Result<Started> {
     let runtime = Runtime::new(config.pooling.then(PoolConfig::default))?;
     let cache = match &config.cache_dir {
-        Some(dir) => match Cache::open(dir) {
+        Some(dir) => match Cache::open(dir, config.cache_max_size) {
             Ok(cache) => Some(cache),
             Err(e) => {
                 tracing::warn!("{e:#}; compiling without a cache");
@@ -65,38 +94,83 @@ pub async fn start(config: &Config) -> Result<Started> {
         .protected
         .clone()
         .with_ward_state(config.cache_dir.as_deref());
-    let loader = Loader::new(runtime, cache, registry.events()).protecting(protected);
-    let failures = load_dir(&registry, &loader, &config.plugins).await?;
+    let loader = Loader::new(runtime, cache, registry.events(), config.compile_timeout)
+        .protecting(protected);
+    let paths = loader::scan(&config.plugins)?;
+    let total = paths.len();
+    let mut batches = loader::load_set(&loader, paths, config.startup_wait);
+    let mut failures = Vec::new();
+    let mut done = 0;
+    let wait = async {
+        match config.startup_wait {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            batch = batches.recv() => match batch {
+                Some(batch) => {
+                    done += batch.len();
+                    failures.extend(apply(&registry, batch, false));
+                }
+                None => break,
+            },
+            _ = &mut wait => {
+                tracing::info!(
+                    "{} of {total} plugins still loading after {}; serving the others, \
+                     the rest appear as they finish",
+                    total - done,
+                    format_duration(config.startup_wait.unwrap_or_default()),
+                );
+                let background = registry.clone();
+                let loading = tokio::spawn(async move {
+                    while let Some(batch) = batches.recv().await {
+                        apply(&background, batch, true);
+                    }
+                });
+                return Ok(Started {
+                    registry,
+                    loader,
+                    failures,
+                    loading: Some(loading),
+                });
+            }
+        }
+    }
     Ok(Started {
         registry,
         loader,
         failures,
+        loading: None,
     })
 }
 
-/// Loads every plugin of `dir` into `registry`, in parallel; inserts them in
-/// file-name order so that name collisions are settled the same way every time.
-pub async fn load_dir(registry: &Registry, loader: &Loader, dir: &Path) -> Result<Vec<LoadError>> {
-    let paths = loader::scan(dir)?;
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, path) in paths.into_iter().enumerate() {
-        let loader = loader.clone();
-        tasks.spawn(async move { (i, loader.load(&path).await) });
-    }
-    let mut results = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        results.push(joined.context("a load task panicked")?);
-    }
-    results.sort_by_key(|(i, _)| *i);
+/// Puts a batch of loaded plugins into `registry` in one change, and returns
+/// the failures, logged (and told to clients if `announce`).
+pub fn apply(registry: &Registry, batch: Vec<loader::Loaded>, announce: bool) -> Vec<LoadError> {
+    let mut changes = Vec::new();
     let mut failures = Vec::new();
-    for (_, result) in results {
+    for (_, result) in batch {
         match result {
-            Ok(plugin) => registry.insert(Arc::new(plugin)),
+            Ok(plugin) => changes.push(Change::Insert(Arc::new(plugin))),
             Err(e) => {
-                tracing::error!("skipping plugin {e}");
+                let message = format!("skipping plugin {e}");
+                tracing::error!("{message}");
+                if announce {
+                    let _ = registry.events().send(ServerEvent::Log {
+                        level: LoggingLevel::Warning,
+                        logger: "ward".into(),
+                        message,
+                    });
+                }
                 failures.push(e);
             }
         }
     }
-    Ok(failures)
+    if !changes.is_empty() {
+        registry.apply(changes);
+    }
+    failures
 }

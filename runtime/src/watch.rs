@@ -21,7 +21,8 @@ use rmcp::model::LoggingLevel;
 use tokio::sync::mpsc;
 
 use crate::backend::ServerEvent;
-use crate::loader::{self, Loader};
+use crate::loader::{self, LoadError, Loader};
+use crate::plugin::Plugin;
 use crate::registry::{Change, Registry};
 
 /// How long events are gathered into one burst.
@@ -40,8 +41,15 @@ pub struct Watch {
     _debouncer: Box<dyn std::any::Any + Send>,
 }
 
-/// Starts watching `dir`, reloading into `registry` with `loader`.
-pub fn spawn(dir: PathBuf, registry: Arc<Registry>, loader: Loader) -> Result<Watch> {
+/// Starts watching `dir`, reloading into `registry` with `loader`. Changes
+/// seen while `loading` (start-up's background load) runs are applied after
+/// it, so a plugin is never loaded by both at once.
+pub fn spawn(
+    dir: PathBuf,
+    registry: Arc<Registry>,
+    loader: Loader,
+    loading: Option<tokio::task::JoinHandle<()>>,
+) -> Result<Watch> {
     let (tx, rx) = mpsc::unbounded_channel();
     let events = tx.clone();
     let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
@@ -59,7 +67,12 @@ pub fn spawn(dir: PathBuf, registry: Arc<Registry>, loader: Loader) -> Result<Wa
     debouncer
         .watch(&dir, RecursiveMode::NonRecursive)
         .with_context(|| format!("watching {}", dir.display()))?;
-    tokio::spawn(run(dir, registry, loader, rx, tx));
+    tokio::spawn(async move {
+        if let Some(loading) = loading {
+            let _ = loading.await;
+        }
+        run(dir, registry, loader, rx, tx).await
+    });
     Ok(Watch {
         _debouncer: Box::new(debouncer),
     })
@@ -111,19 +124,30 @@ async fn run(
         if names.is_empty() {
             continue;
         }
-        // Plugins of one burst load in parallel and are swapped in together.
-        let mut loads = tokio::task::JoinSet::new();
+        // Plugins of one burst load in parallel; results go in as they
+        // finish, in file-name order where that costs little.
+        let mut paths = Vec::new();
+        let mut removed = Vec::new();
         for name in names {
-            let (dir, registry, loader, tx) =
-                (dir.clone(), registry.clone(), loader.clone(), tx.clone());
-            loads.spawn(async move { reload(&dir, &registry, &loader, name, &tx).await });
+            let wasm = dir.join(format!("{name}.wasm"));
+            if wasm.symlink_metadata().is_ok() {
+                paths.push(wasm);
+            } else if registry.get(&name).is_some() {
+                tracing::info!(plugin = %name, "{} removed; unloading", wasm.display());
+                removed.push(Change::Remove(name));
+            }
         }
-        let mut changes = Vec::new();
-        while let Some(joined) = loads.join_next().await {
-            match joined {
-                Ok(Some(change)) => changes.push(change),
-                Ok(None) => {}
-                Err(e) => tracing::error!("a reload task failed: {e}"),
+        // Removals go in with the first batch: one list change, not two.
+        let mut changes = removed;
+        let mut batches = loader::load_set(&loader, paths, Some(SETTLE));
+        while let Some(batch) = batches.recv().await {
+            changes.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|(wasm, result)| settle(&dir, &registry, wasm, result, &tx)),
+            );
+            if !changes.is_empty() {
+                registry.apply(std::mem::take(&mut changes));
             }
         }
         if !changes.is_empty() {
@@ -132,24 +156,19 @@ async fn run(
     }
 }
 
-/// Reloads one plugin; returns the registry change, if any.
-async fn reload(
+/// The registry change a reload of `wasm` calls for, if any. A failure
+/// shortly after the file changed is retried (it may still be being written);
+/// otherwise it is logged and told to clients, and the old version serves on.
+fn settle(
     dir: &Path,
     registry: &Registry,
-    loader: &Loader,
-    name: String,
+    wasm: PathBuf,
+    result: Result<Plugin, LoadError>,
     tx: &mpsc::UnboundedSender<Work>,
 ) -> Option<Change> {
-    let wasm = dir.join(format!("{name}.wasm"));
+    let name = loader::plugin_name(&wasm)?.to_string();
     let loaded = registry.get(&name).is_some();
-    if !wasm.is_file() {
-        if loaded {
-            tracing::info!(plugin = %name, "{} removed; unloading", wasm.display());
-            return Some(Change::Remove(name));
-        }
-        return None;
-    }
-    match loader.load(&wasm).await {
+    match result {
         Ok(plugin) if registry.get(&name).is_some_and(|old| old.same_as(&plugin)) => None,
         Ok(plugin) => Some(Change::Insert(Arc::new(plugin))),
         Err(e) => {

@@ -51,3 +51,139 @@ async fn warm_starts_hit_the_cache_and_bad_entries_are_recompiled() {
     assert!(!log.contains("cached=true"), "{log}");
     assert!(text(&ward.call("hello_greet", json!({"name": "Ida"})).await).contains("Ida"));
 }
+
+/// The cache entry of built plugin `source` in `cache_dir`: its name starts
+/// with the hex sha256 of the wasm.
+fn entry_of(cache_dir: &std::path::Path, source: &str) -> std::path::PathBuf {
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(std::fs::read(wasm(source)).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let found: Vec<_> = std::fs::read_dir(cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&hex))
+        .collect();
+    assert_eq!(found.len(), 1, "entries of {source}: {found:?}");
+    found.into_iter().next().unwrap()
+}
+
+/// A cache directory holding the entries of `hello` and `stats`.
+async fn warm_cache() -> (tempfile::TempDir, std::path::PathBuf, Dir) {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("ward");
+    let dir = Dir::new();
+    dir.plugin("hello", "hello").plugin("stats", "stats");
+    let ward = start_with_cache(&dir, &cache_dir).await;
+    assert_eq!(ward.tool_names().await.len(), 2, "{}", ward.log());
+    drop(ward);
+    (cache, cache_dir, dir)
+}
+
+/// Regression test for issue 11 item 1: an entry truncated under a running
+/// ward (a plugin with a grant over the cache did it with one write) killed
+/// ward with SIGBUS, because entries were mapped from their files.
+#[tokio::test]
+async fn an_entry_truncated_while_serving_cannot_crash_ward() {
+    let (_cache, cache_dir, dir) = warm_cache().await;
+    let ward = start_with_cache(&dir, &cache_dir).await;
+    ward.wait_log("cached=true").await;
+    for source in ["hello", "stats"] {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(entry_of(&cache_dir, source))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
+    for i in 0..20 {
+        let r = ward
+            .call("hello_greet", json!({"name": format!("Ann{i}")}))
+            .await;
+        assert!(text(&r).contains(&format!("Ann{i}")), "{r:?}");
+        let r = ward
+            .call("stats_describe", json!({"numbers": [1.0, 3.0]}))
+            .await;
+        assert!(!is_error(&r), "{r:?}");
+    }
+}
+
+/// Another wasm's artifact renamed to this one's key is recompiled, never
+/// served under this plugin's name.
+#[tokio::test]
+async fn a_swapped_entry_is_refused_and_recompiled() {
+    let (_cache, cache_dir, dir) = warm_cache().await;
+    std::fs::copy(entry_of(&cache_dir, "stats"), entry_of(&cache_dir, "hello")).unwrap();
+    let ward = start_with_cache(&dir, &cache_dir).await;
+    assert_eq!(
+        ward.tool_names().await,
+        vec!["hello_greet", "stats_describe"],
+        "{}",
+        ward.log()
+    );
+    let log = ward.wait_log("unusable").await;
+    assert!(log.contains("recompiling"), "{log}");
+    assert!(text(&ward.call("hello_greet", json!({"name": "Bo"})).await).contains("Bo"));
+}
+
+/// One flipped byte in the middle of an entry (code or data) is caught
+/// before deserializing, not executed.
+#[tokio::test]
+async fn a_corrupted_entry_is_refused_and_recompiled() {
+    let (_cache, cache_dir, dir) = warm_cache().await;
+    let path = entry_of(&cache_dir, "hello");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let ward = start_with_cache(&dir, &cache_dir).await;
+    let log = ward.wait_log("unusable").await;
+    assert!(log.contains(&format!("{}", path.display())), "{log}");
+    assert!(text(&ward.call("hello_greet", json!({"name": "Cy"})).await).contains("Cy"));
+    let log = ward.wait_log("plugin=hello").await;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("plugin=hello") && l.contains("cached=false")),
+        "{log}"
+    );
+    // And the rewritten entry is good again.
+    drop(ward);
+    let ward = start_with_cache(&dir, &cache_dir).await;
+    ward.tool_names().await;
+    assert!(!ward.log().contains("unusable"), "{}", ward.log());
+}
+
+/// Regression test for issue 11 item 10: the cache is bounded; the least
+/// recently used entries go first.
+#[tokio::test]
+async fn the_cache_is_bounded_and_evicts_the_least_recently_used() {
+    let (_cache, cache_dir, _) = warm_cache().await;
+    let hello = entry_of(&cache_dir, "hello");
+    let stats = entry_of(&cache_dir, "stats");
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+    // hello was used an hour ago; under a cap that holds only one of the
+    // two, it is the one to go.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&hello)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let only_stats = Dir::new();
+    only_stats.plugin("stats", "stats");
+    let cap = size(&hello).max(size(&stats)) + size(&hello).min(size(&stats)) / 2;
+    let mut cmd = serve_command(only_stats.path());
+    cmd.env("WARD_CACHE_DIR", &cache_dir)
+        .env("WARD_CACHE_MAX_SIZE", cap.to_string());
+    let ward = Ward::start_command(cmd, Era::Legacy("2025-11-25")).await;
+    ward.wait_log("cached=true").await;
+    assert!(stats.exists(), "the entry in use was evicted");
+    assert!(!hello.exists(), "the least recently used entry was kept");
+    let total: u64 = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(total <= cap, "{total} > {cap}");
+}

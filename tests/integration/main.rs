@@ -12,6 +12,7 @@ mod cache;
 mod client_requests;
 mod http;
 mod oci;
+mod plugin_dir;
 mod polyglot;
 mod protocol_lines;
 mod reload;

@@ -199,6 +199,9 @@ pub fn serve_command(dir: &Path) -> Command {
         .arg(dir)
         .env("WARD_CACHE_DIR", repo().join("target/test-cache"))
         .env("WARD_LOG", "ward=debug,warn")
+        // Tests list right after initialize: wait for every plugin, however
+        // slow cold compiles are on a busy machine (plugin_dir.rs tests the bound).
+        .env("WARD_STARTUP_WAIT", "600")
         .kill_on_drop(true);
     cmd
 }
