@@ -555,11 +555,13 @@ async fn slow_headers_and_silent_connections_are_closed() {
 }
 
 /// A real `subscriptions/listen` stream is exempt from the deadline: it
-/// outlives it and still carries events.
+/// outlives it (and the header timeout, which cuts only idle connections)
+/// and still carries events.
 #[tokio::test]
 async fn a_real_listen_stream_outlives_the_deadline() {
     let dir = plugins();
-    let ward = HttpWard::start(&dir, &["--request-timeout", "1"], &[]).await;
+    let args = ["--request-timeout", "1", "--header-timeout", "1"];
+    let ward = HttpWard::start(&dir, &args, &[]).await;
     let response = ward.post(&LISTEN_HEADERS, listen_body(1)).await;
     assert_eq!(response.status(), 200);
     let mut response = response;
