@@ -1260,7 +1260,7 @@ mod tests {
             r#"weather.toml: unknown key "limits.cpu" (expected one of memory, fuel, timeout, max-output, concurrency)"#
         );
         assert!(one_error("[limit]\nmemory = 1")
-            .contains(r#"unknown key "limit" (expected one of names, limits, fs, env, network)"#));
+            .contains(r#"unknown key "limit" (expected one of names, limits, fs, env, network, source)"#));
         assert!(one_error("[names]\nname = \"x\"").contains(r#"unknown key "names.name""#));
         assert!(one_error("[network]\nallowed = []")
             .contains(r#"unknown key "network.allowed" (expected one of allow)"#));
