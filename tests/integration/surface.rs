@@ -541,7 +541,7 @@ async fn max_output_counts_prompts_completions_and_resources() {
         let size = serde_json::to_string(&err).unwrap().len();
         assert!(size < limit, "prompt {field}: an error of {size} bytes");
         let expected = if field == "error" {
-            "cut: the plugin's message of 1 MiB exceeds the output limit of 64 KiB"
+            "[… cut: the plugin's message of 1.0 MiB exceeds the output limit of 64 KiB]"
         } else {
             "exceeds the output limit of 64 KiB"
         };
@@ -552,7 +552,7 @@ async fn max_output_counts_prompts_completions_and_resources() {
         );
     }
     for field in ["error", "mime", "text"] {
-        let err = read_text(&ward, &format!("oversize://{field}/{big}"))
+        let err = read_text(&ward, &format!("oversize://hostile/{field}/{big}"))
             .await
             .unwrap_err();
         let size = serde_json::to_string(&err).unwrap().len();
@@ -569,7 +569,7 @@ async fn max_output_counts_prompts_completions_and_resources() {
         .await;
     let template = ward
         .client
-        .complete_resource_simple("oversize://{field}/{bytes}", "bytes", &big)
+        .complete_resource_simple("oversize://hostile/{field}/{bytes}", "bytes", &big)
         .await;
     for (what, answer) in [("prompt", prompt), ("template", template)] {
         let err = format!("{:?}", answer.expect_err(what));

@@ -510,13 +510,15 @@ async fn tool_result(route: &ToolRoute, r: plugin::tools::ToolResult) -> CallToo
             .await;
         match checked {
             Ok(None) => {}
-            Ok(Some(problems)) => return tool_error(guest_text(
-                plugin,
-                format!(
+            Ok(Some(problems)) => {
+                return tool_error(guest_text(
+                    plugin,
+                    format!(
                     "plugin `{}`: structured result does not match the output schema: {problems}",
                     plugin.name()
                 ),
-            )),
+                ))
+            }
             Err(e) => return tool_error(format!("plugin `{}`: {e}", plugin.name())),
         }
         out.structured_content = Some(Arc::try_unwrap(value).unwrap_or_else(|v| (*v).clone()));

@@ -135,11 +135,7 @@ struct Shape {
 
 impl Shape {
     fn walk(&mut self, value: &Value, depth: usize) {
-        // Deeper than the cap is refused; no need to look further.
-        if depth > MAX_SCHEMA_DEPTH {
-            self.depth = self.depth.max(depth);
-            return;
-        }
+        // serde_json's recursion limit (128) bounds the depth of this walk.
         match value {
             Value::Object(map) => {
                 self.depth = self.depth.max(depth);

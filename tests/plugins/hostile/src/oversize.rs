@@ -68,7 +68,7 @@ pub fn register(p: &mut Plugin) {
     p.tool("oversize", "Returns `bytes` bytes in the field `field`", tool);
     p.prompt("oversize", "Returns `bytes` bytes in the field `field`", prompt)
         .complete("bytes", complete);
-    p.resource_template("oversize://{field}/{bytes}", "oversize", read)
+    p.resource_template("oversize://hostile/{field}/{bytes}", "oversize", read)
         .description("Returns `bytes` bytes in the field `field`")
         .complete("bytes", complete);
 }
