@@ -295,6 +295,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(path) = &args.auth_token_file {
         protected.add(path, "the HTTP token file");
     }
+    if let Some(path) = args.audit.path() {
+        protected.add(path, "the audit log");
+    }
     let config = Config {
         protected,
         ..args.load.config(plugins, true, Some(Duration::from_secs(args.startup_wait)))

@@ -49,6 +49,12 @@ pub struct AuditArgs {
 pub struct Audit(Option<AuditLog>);
 
 impl AuditArgs {
+    /// The log's path, if one was asked for: ward's own state, out of every
+    /// plugin's grants (a plugin could otherwise rewrite the record of its calls).
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.audit_log.as_deref()
+    }
+
     /// Opens the log if one was asked for.
     pub fn open(&self) -> Result<Audit> {
         let Some(path) = &self.audit_log else {
