@@ -7,6 +7,7 @@
 
 mod bench;
 mod conformance;
+mod fuzz;
 mod guests;
 mod polyglot;
 mod registry;
@@ -40,6 +41,15 @@ enum Task {
     /// .tools/conformance) against `ward serve --http`, compared with
     /// tests/conformance-baseline.toml.
     Conformance,
+    /// Run the fuzz targets in fuzz/ (all, or the ones named) for SECONDS
+    /// each; cargo-fuzz is installed into .tools/ when missing.
+    Fuzz {
+        /// How long to run each target.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+    },
     /// Build all plugins, then run `cargo test --workspace [ARGS]...`.
     Test {
         /// Passed on to `cargo test --workspace`, e.g. `-- --nocapture`.
@@ -75,6 +85,7 @@ fn main() {
         Task::Plugins => example_plugins(),
         Task::TestPlugins => guests::test_plugins(),
         Task::Conformance => conformance::run(),
+        Task::Fuzz { seconds, targets } => fuzz::run(seconds, &targets),
         Task::Test { args } => test::run(&args),
         Task::Bench { args } => bench::run(&args),
     };
