@@ -253,9 +253,11 @@ fn validate_name(name: &str) -> Result<()> {
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok {
-        bail!("invalid plugin name {name:?}: use 1-64 ASCII letters, digits, '_' or '-', starting with a letter");
+        // `_` separates a plugin's name from its tools' (`hello_greet`), so
+        // ward refuses to load a plugin whose name holds one.
+        bail!("invalid plugin name {name:?}: use 1-64 ASCII letters, digits or '-', starting with a letter ('_' separates the plugin's name from its tools' names)");
     }
     Ok(())
 }
@@ -405,7 +407,8 @@ mod tests {
     #[test]
     fn refuses_bad_names_and_non_empty_dirs() {
         let tmp = tempfile::tempdir().unwrap();
-        for bad in ["", "1abc", "a b", "a/b", "../x", &"x".repeat(65)] {
+        // `a_b` would load as a plugin no tool name can carry (`_` separates).
+        for bad in ["", "1abc", "a b", "a/b", "../x", "a_b", &"x".repeat(65)] {
             assert!(
                 scaffold(bad, Lang::Python, tmp.path(), None).is_err(),
                 "{bad:?}"
