@@ -225,8 +225,11 @@ async fn unsigned_or_foreign_signed_artifacts_are_refused_and_nothing_is_written
     let (private, public) = keypair(work.path(), "team");
     let (_, other_public) = keypair(work.path(), "other");
     let file = hello_with_manifest(work.path(), "1.0", None);
+    // Other bytes than the signed one's: signatures belong to a digest, and
+    // two publishes of one file within a second have the same digest.
+    let other = hello_with_manifest(work.path(), "0.9", None);
     let unsigned = registry.reference("team/hello:unsigned");
-    ok(&ward(&["publish", file.to_str().unwrap(), &unsigned]));
+    ok(&ward(&["publish", other.to_str().unwrap(), &unsigned]));
     let signed = registry.reference("team/hello:signed");
     ok(&ward(&["publish", file.to_str().unwrap(), &signed, "--sign", private.to_str().unwrap()]));
 
