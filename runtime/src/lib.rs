@@ -28,8 +28,8 @@
 // deprecated by SEP-2577, but clients of both eras still use it and ward serves it.
 #![allow(deprecated)]
 
-pub mod audit;
 pub mod adopt;
+pub mod audit;
 pub mod backend;
 pub mod cache;
 pub mod inspect;

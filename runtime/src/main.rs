@@ -300,7 +300,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
     let config = Config {
         protected,
-        ..args.load.config(plugins, true, Some(Duration::from_secs(args.startup_wait)))
+        ..args
+            .load
+            .config(plugins, true, Some(Duration::from_secs(args.startup_wait)))
     };
     let mut started = server::start(&config).await?;
     let _watch = match args.no_watch {

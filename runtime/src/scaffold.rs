@@ -251,9 +251,7 @@ fn is_vendored(rel: &str) -> bool {
 fn validate_name(name: &str) -> Result<()> {
     let ok = (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok {
         // `_` separates a plugin's name from its tools' (`hello_greet`), so
         // ward refuses to load a plugin whose name holds one.

@@ -502,6 +502,7 @@ async fn a_listen_header_does_not_exempt_a_trickled_body() {
     writer.write_all(br#"{"jsonrpc":"2.0","#).await.unwrap();
     let started = std::time::Instant::now();
     let trickle = tokio::spawn(async move {
+        // The trickle is the attack: a slow client, one byte per 200 ms.
         while writer.write_all(b" ").await.is_ok() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -538,6 +539,7 @@ async fn slow_headers_and_silent_connections_are_closed() {
     let trickle = tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
         let _ = writer.write_all(b"POST /mcp HTTP/1.1\r\n").await;
+        // The attack: headers trickled one line per 200 ms.
         while writer.write_all(b"X-Slow: a\r\n").await.is_ok() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -565,6 +567,8 @@ async fn a_real_listen_stream_outlives_the_deadline() {
     let response = ward.post(&LISTEN_HEADERS, listen_body(1)).await;
     assert_eq!(response.status(), 200);
     let mut response = response;
+    // Time passing beyond the 1 s deadline and header timeout is what is
+    // under test: no signal stands in for it.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     dir.plugin("hello", "hello2");
     let mut seen = String::new();

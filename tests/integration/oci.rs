@@ -73,12 +73,42 @@ fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let private = dir.join(format!("{name}.key"));
     let public = dir.join(format!("{name}.pub"));
     for args in [
-        vec!["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", ec.to_str().unwrap()],
-        vec!["pkcs8", "-topk8", "-nocrypt", "-in", ec.to_str().unwrap(), "-out", private.to_str().unwrap()],
-        vec!["ec", "-in", private.to_str().unwrap(), "-pubout", "-out", public.to_str().unwrap()],
+        vec![
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            ec.to_str().unwrap(),
+        ],
+        vec![
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            ec.to_str().unwrap(),
+            "-out",
+            private.to_str().unwrap(),
+        ],
+        vec![
+            "ec",
+            "-in",
+            private.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
     ] {
-        let out = Command::new("openssl").args(&args).output().expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     (private, public)
 }
@@ -109,7 +139,10 @@ fn failed(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!out.status.success(), "ward succeeded but should not have:\n{all}");
+    assert!(
+        !out.status.success(),
+        "ward succeeded but should not have:\n{all}"
+    );
     all
 }
 
@@ -126,7 +159,9 @@ fn hello_with_manifest(dir: &Path, version: &str, extra_host: Option<&str>) -> P
          [limits]\nmemory = \"96MiB\"\n"
     );
     if let Some(host) = extra_host {
-        manifest.push_str(&format!("[[network]]\nhost = \"{host}\"\nwhy = \"new in {version}\"\n"));
+        manifest.push_str(&format!(
+            "[[network]]\nhost = \"{host}\"\nwhy = \"new in {version}\"\n"
+        ));
     }
     // Only when the example carries no manifest of its own (two would be ambiguous).
     assert!(
@@ -151,26 +186,65 @@ async fn signed_publish_then_add_with_key_pins_grants_requested_and_serves() {
     let (private, public) = keypair(work.path(), "team");
     let file = hello_with_manifest(work.path(), "1.0", None);
     let reference = registry.reference("team/hello:1.0");
-    let out = ok(&ward(&["publish", file.to_str().unwrap(), &reference, "--sign", private.to_str().unwrap()]));
-    assert!(out.contains("published") && out.contains("signed by sha256:"), "{out}");
+    let out = ok(&ward(&[
+        "publish",
+        file.to_str().unwrap(),
+        &reference,
+        "--sign",
+        private.to_str().unwrap(),
+    ]));
+    assert!(
+        out.contains("published") && out.contains("signed by sha256:"),
+        "{out}"
+    );
 
     let dir = Dir::new();
     let plugins = dir.path().to_str().unwrap();
     let out = ok(&ward(&[
-        "add", &reference, "--plugins", plugins, "--key", public.to_str().unwrap(), "--grant-requested",
+        "add",
+        &reference,
+        "--plugins",
+        plugins,
+        "--key",
+        public.to_str().unwrap(),
+        "--grant-requested",
     ]));
     assert!(out.contains("verified, signed by sha256:"), "{out}");
-    assert!(out.contains("test_simple_text"), "the view lists the tools: {out}");
-    assert!(out.contains("api.example.com:443"), "the view lists the requests: {out}");
+    assert!(
+        out.contains("test_simple_text"),
+        "the view lists the tools: {out}"
+    );
+    assert!(
+        out.contains("api.example.com:443"),
+        "the view lists the requests: {out}"
+    );
 
     let policy = std::fs::read_to_string(dir.path().join("hello.toml")).unwrap();
-    assert!(policy.contains(&format!("ref = \"{reference}\"")), "{policy}");
-    assert!(policy.contains(&format!("sha256 = \"{}\"", sha256_hex(&file))), "{policy}");
+    assert!(
+        policy.contains(&format!("ref = \"{reference}\"")),
+        "{policy}"
+    );
+    assert!(
+        policy.contains(&format!("sha256 = \"{}\"", sha256_hex(&file))),
+        "{policy}"
+    );
     assert!(policy.contains("signed-by = \"sha256:"), "{policy}");
-    assert!(policy.contains("\n[network]\nallow = [\"api.example.com:443\"]"), "network granted: {policy}");
-    assert!(policy.contains("\n[limits]\nmemory = 100663296"), "limits granted: {policy}");
-    assert!(policy.contains("# [[fs]]") && !policy.contains("\n[[fs]]"), "fs left to fill in: {policy}");
-    assert!(policy.contains("# GREETING_TOKEN = ") && !policy.contains("\n[env]"), "env left to fill in: {policy}");
+    assert!(
+        policy.contains("\n[network]\nallow = [\"api.example.com:443\"]"),
+        "network granted: {policy}"
+    );
+    assert!(
+        policy.contains("\n[limits]\nmemory = 100663296"),
+        "limits granted: {policy}"
+    );
+    assert!(
+        policy.contains("# [[fs]]") && !policy.contains("\n[[fs]]"),
+        "fs left to fill in: {policy}"
+    );
+    assert!(
+        policy.contains("# GREETING_TOKEN = ") && !policy.contains("\n[env]"),
+        "env left to fill in: {policy}"
+    );
     assert_eq!(
         std::fs::read(dir.path().join("hello.wasm")).unwrap(),
         std::fs::read(&file).unwrap()
@@ -190,13 +264,21 @@ async fn a_tampered_wasm_is_refused_and_the_pinned_version_keeps_serving() {
     let work = tempfile::tempdir().unwrap();
     let file = hello_with_manifest(work.path(), "1.0", None);
     let dir = Dir::new();
-    ok(&ward(&["add", file.to_str().unwrap(), "--plugins", dir.path().to_str().unwrap()]));
+    ok(&ward(&[
+        "add",
+        file.to_str().unwrap(),
+        "--plugins",
+        dir.path().to_str().unwrap(),
+    ]));
     assert!(std::fs::read_to_string(dir.path().join("hello.toml"))
         .unwrap()
         .contains("sha256 = "));
 
     let mut ward = Ward::start(dir.path()).await;
-    assert!(ward.tool_names().await.contains(&"hello_test_simple_text".to_string()));
+    assert!(ward
+        .tool_names()
+        .await
+        .contains(&"hello_test_simple_text".to_string()));
     // Swap in other bytes (the files example) the documented way: rename into place.
     let tmp = dir.path().join(".swap");
     std::fs::copy(util::wasm("files"), &tmp).unwrap();
@@ -204,10 +286,19 @@ async fn a_tampered_wasm_is_refused_and_the_pinned_version_keeps_serving() {
     let log = ward.wait_log("previous one keeps serving").await;
     assert!(log.contains("hello.toml pins `[source] sha256"), "{log}");
     let names = ward.tool_names().await;
-    assert!(names.contains(&"hello_test_simple_text".to_string()) && !names.contains(&"hello_read".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"hello_test_simple_text".to_string())
+            && !names.contains(&"hello_read".to_string()),
+        "{names:?}"
+    );
     let result = ward.call("hello_test_simple_text", json!({})).await;
     assert!(!util::is_error(&result));
-    let _ = ward.wait_for("the warning to clients", |n| matches!(n, util::Note::Log(l) if l.data.to_string().contains("pins"))).await;
+    let _ = ward
+        .wait_for(
+            "the warning to clients",
+            |n| matches!(n, util::Note::Log(l) if l.data.to_string().contains("pins")),
+        )
+        .await;
 
     // At start: not loaded at all.
     let out = failed(&ward_check(dir.path()));
@@ -231,27 +322,62 @@ async fn unsigned_or_foreign_signed_artifacts_are_refused_and_nothing_is_written
     let unsigned = registry.reference("team/hello:unsigned");
     ok(&ward(&["publish", other.to_str().unwrap(), &unsigned]));
     let signed = registry.reference("team/hello:signed");
-    ok(&ward(&["publish", file.to_str().unwrap(), &signed, "--sign", private.to_str().unwrap()]));
+    ok(&ward(&[
+        "publish",
+        file.to_str().unwrap(),
+        &signed,
+        "--sign",
+        private.to_str().unwrap(),
+    ]));
 
     let dir = Dir::new();
     let plugins = dir.path().to_str().unwrap();
-    let empty = |dir: &Dir| std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name() != "trust.toml").count() == 0;
+    let empty = |dir: &Dir| {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name() != "trust.toml")
+            .count()
+            == 0
+    };
 
     // --key: unsigned is refused.
-    let out = failed(&ward(&["add", &unsigned, "--plugins", plugins, "--key", public.to_str().unwrap()]));
+    let out = failed(&ward(&[
+        "add",
+        &unsigned,
+        "--plugins",
+        plugins,
+        "--key",
+        public.to_str().unwrap(),
+    ]));
     assert!(out.contains("is not signed"), "{out}");
     assert!(empty(&dir));
     // --key of someone else: refused.
-    let out = failed(&ward(&["add", &signed, "--plugins", plugins, "--key", other_public.to_str().unwrap()]));
+    let out = failed(&ward(&[
+        "add",
+        &signed,
+        "--plugins",
+        plugins,
+        "--key",
+        other_public.to_str().unwrap(),
+    ]));
     assert!(out.contains("no valid signature by a trusted key"), "{out}");
     assert!(empty(&dir));
 
     // trust.toml requires signatures: unsigned refused without --key, signed accepted.
     std::fs::copy(&public, dir.path().join("team.pub")).unwrap();
-    dir.file("trust.toml", b"require-signatures = true\nkeys = [\"team.pub\"]\n");
+    dir.file(
+        "trust.toml",
+        b"require-signatures = true\nkeys = [\"team.pub\"]\n",
+    );
     let out = failed(&ward(&["add", &unsigned, "--plugins", plugins]));
     assert!(out.contains("is not signed"), "{out}");
-    let out = failed(&ward(&["add", file.to_str().unwrap(), "--plugins", plugins]));
+    let out = failed(&ward(&[
+        "add",
+        file.to_str().unwrap(),
+        "--plugins",
+        plugins,
+    ]));
     assert!(out.contains("a signature is required"), "{out}");
     assert!(!dir.path().join("hello.wasm").exists() && !dir.path().join("hello.toml").exists());
     ok(&ward(&["add", &signed, "--plugins", plugins]));
@@ -260,7 +386,10 @@ async fn unsigned_or_foreign_signed_artifacts_are_refused_and_nothing_is_written
     // A plugin dropped in by hand is not loaded under require-signatures.
     dir.plugin("hello", "dropped");
     let out = failed(&ward_check(dir.path()));
-    assert!(out.contains("requires signatures, and dropped.toml pins no"), "{out}");
+    assert!(
+        out.contains("requires signatures, and dropped.toml pins no"),
+        "{out}"
+    );
 }
 
 /// The attack: a valid signature of one artifact, copied under another
@@ -272,10 +401,28 @@ async fn a_signature_copied_from_another_artifact_does_not_verify() {
     let (private, public) = keypair(work.path(), "team");
     let good = hello_with_manifest(work.path(), "1.0", None);
     let evil = hello_with_manifest(work.path(), "6.6.6", Some("evil.example:443"));
-    let digest_of = |out: &str| out.split('@').nth(1).unwrap().split_whitespace().next().unwrap().to_string();
-    let out = ok(&ward(&["publish", good.to_str().unwrap(), &registry.reference("team/hello:1.0"), "--sign", private.to_str().unwrap()]));
+    let digest_of = |out: &str| {
+        out.split('@')
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let out = ok(&ward(&[
+        "publish",
+        good.to_str().unwrap(),
+        &registry.reference("team/hello:1.0"),
+        "--sign",
+        private.to_str().unwrap(),
+    ]));
     let good_digest = digest_of(&out);
-    let out = ok(&ward(&["publish", evil.to_str().unwrap(), &registry.reference("team/hello:1.1")]));
+    let out = ok(&ward(&[
+        "publish",
+        evil.to_str().unwrap(),
+        &registry.reference("team/hello:1.1"),
+    ]));
     let evil_digest = digest_of(&out);
 
     // Copy the good signature manifest under the evil artifact's .sig tag.
@@ -300,7 +447,14 @@ async fn a_signature_copied_from_another_artifact_does_not_verify() {
     assert!(put.status().is_success(), "{}", put.status());
 
     let dir = Dir::new();
-    let out = failed(&ward(&["add", &registry.reference("team/hello:1.1"), "--plugins", dir.path().to_str().unwrap(), "--key", public.to_str().unwrap()]));
+    let out = failed(&ward(&[
+        "add",
+        &registry.reference("team/hello:1.1"),
+        "--plugins",
+        dir.path().to_str().unwrap(),
+        "--key",
+        public.to_str().unwrap(),
+    ]));
     assert!(out.contains("of another artifact"), "{out}");
     assert!(!dir.path().join("hello.wasm").exists());
 }
@@ -313,37 +467,103 @@ async fn upgrade_shows_changes_needs_consent_and_a_signature_and_grants_nothing_
     let v1 = hello_with_manifest(work.path(), "1.0", None);
     let v2 = hello_with_manifest(work.path(), "1.1", Some("new.example.com:443"));
     let key = private.to_str().unwrap();
-    ok(&ward(&["publish", v1.to_str().unwrap(), &registry.reference("team/hello:1.0"), "--sign", key]));
+    ok(&ward(&[
+        "publish",
+        v1.to_str().unwrap(),
+        &registry.reference("team/hello:1.0"),
+        "--sign",
+        key,
+    ]));
     let dir = Dir::new();
     let plugins = dir.path().to_str().unwrap();
-    ok(&ward(&["add", &registry.reference("team/hello:1.0"), "--plugins", plugins, "--key", public.to_str().unwrap(), "--grant-requested"]));
+    ok(&ward(&[
+        "add",
+        &registry.reference("team/hello:1.0"),
+        "--plugins",
+        plugins,
+        "--key",
+        public.to_str().unwrap(),
+        "--grant-requested",
+    ]));
     let before = std::fs::read_to_string(dir.path().join("hello.toml")).unwrap();
 
-    let out = ok(&ward(&["upgrade", "hello", "--plugins", plugins, "--key", public.to_str().unwrap()]));
+    let out = ok(&ward(&[
+        "upgrade",
+        "hello",
+        "--plugins",
+        plugins,
+        "--key",
+        public.to_str().unwrap(),
+    ]));
     assert!(out.contains("up to date"), "{out}");
 
     // 1.1 unsigned: the signed plugin's upgrade needs a signature.
-    ok(&ward(&["publish", v2.to_str().unwrap(), &registry.reference("team/hello:1.1")]));
-    let out = failed(&ward(&["upgrade", "hello", "--plugins", plugins, "--yes", "--key", public.to_str().unwrap()]));
+    ok(&ward(&[
+        "publish",
+        v2.to_str().unwrap(),
+        &registry.reference("team/hello:1.1"),
+    ]));
+    let out = failed(&ward(&[
+        "upgrade",
+        "hello",
+        "--plugins",
+        plugins,
+        "--yes",
+        "--key",
+        public.to_str().unwrap(),
+    ]));
     assert!(out.contains("is not signed"), "{out}");
     let out = failed(&ward(&["upgrade", "hello", "--plugins", plugins, "--yes"]));
     assert!(out.contains("no key is given"), "{out}");
 
     // Signed now: without --yes (stdin is not a terminal) it only shows.
-    ok(&ward(&["publish", v2.to_str().unwrap(), &registry.reference("team/hello:1.1"), "--sign", key]));
-    let out = failed(&ward(&["upgrade", "hello", "--plugins", plugins, "--key", public.to_str().unwrap()]));
-    assert!(out.contains("+ request network   new.example.com:443"), "{out}");
+    ok(&ward(&[
+        "publish",
+        v2.to_str().unwrap(),
+        &registry.reference("team/hello:1.1"),
+        "--sign",
+        key,
+    ]));
+    let out = failed(&ward(&[
+        "upgrade",
+        "hello",
+        "--plugins",
+        plugins,
+        "--key",
+        public.to_str().unwrap(),
+    ]));
+    assert!(
+        out.contains("+ request network   new.example.com:443"),
+        "{out}"
+    );
     assert!(out.contains("NOT granted"), "{out}");
     assert!(out.contains("--yes"), "{out}");
-    assert_eq!(std::fs::read_to_string(dir.path().join("hello.toml")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hello.toml")).unwrap(),
+        before
+    );
     assert_eq!(sha256_hex(&dir.path().join("hello.wasm")), sha256_hex(&v1));
 
-    let out = ok(&ward(&["upgrade", "hello", "--plugins", plugins, "--key", public.to_str().unwrap(), "--yes"]));
+    let out = ok(&ward(&[
+        "upgrade",
+        "hello",
+        "--plugins",
+        plugins,
+        "--key",
+        public.to_str().unwrap(),
+        "--yes",
+    ]));
     assert!(out.contains("upgraded"), "{out}");
     let after = std::fs::read_to_string(dir.path().join("hello.toml")).unwrap();
-    assert!(after.contains(&registry.reference("team/hello:1.1")), "{after}");
+    assert!(
+        after.contains(&registry.reference("team/hello:1.1")),
+        "{after}"
+    );
     assert!(after.contains(&sha256_hex(&v2)), "{after}");
-    assert!(after.contains("allow = [\"api.example.com:443\"]") && !after.contains("new.example.com"), "nothing new granted: {after}");
+    assert!(
+        after.contains("allow = [\"api.example.com:443\"]") && !after.contains("new.example.com"),
+        "nothing new granted: {after}"
+    );
     assert_eq!(sha256_hex(&dir.path().join("hello.wasm")), sha256_hex(&v2));
     assert!(ward_check(dir.path()).status.success());
 }

@@ -794,7 +794,9 @@ async fn a_plugin_holding_handles_cannot_make_another_plugins_file_open_fail() {
         assert!(std::time::Instant::now() < deadline, "{}", ward.log());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let read = ward.call("files_read", json!({"path": "/data/f.txt"})).await;
+    let read = ward
+        .call("files_read", json!({"path": "/data/f.txt"}))
+        .await;
     assert!(!is_error(&read), "{}", text(&read));
     assert!(text(&read).contains("still readable"), "{}", text(&read));
     still_serving(&ward).await;
@@ -812,13 +814,16 @@ async fn a_plugin_filling_the_instance_pool_cannot_make_another_plugins_call_fai
     let mut nappers = tokio::task::JoinSet::new();
     for _ in 0..300 {
         let ward = ward.clone();
-        nappers.spawn(async move {
-            ward.try_call("hostile_nap", json!({"ms": 120_000}))
-                .await
-        });
+        nappers.spawn(async move { ward.try_call("hostile_nap", json!({"ms": 120_000})).await });
     }
     // Either the pool is full (calls fail) or hostile's calls queue.
-    wait_log_count(&ward, "guest: napping", 300, &["concurrent limit", "waits its turn"]).await;
+    wait_log_count(
+        &ward,
+        "guest: napping",
+        300,
+        &["concurrent limit", "waits its turn"],
+    )
+    .await;
     let ok = ward.call("hello_greet", json!({"name": "beside"})).await;
     assert!(text(&ok).contains("beside"), "{ok:?}");
     nappers.abort_all();

@@ -39,7 +39,8 @@ pub fn run(seconds: u64, targets: &[String]) -> Result<()> {
             .with_context(|| format!("creating {}", corpus.display()))?;
         let seeds = fuzz.join("seeds").join(target);
         let mut cmd = fuzz_command(&cargo_fuzz, &fuzz);
-        cmd.args(["run", "--sanitizer", "none", target]).arg(&corpus);
+        cmd.args(["run", "--sanitizer", "none", target])
+            .arg(&corpus);
         if seeds.is_dir() {
             cmd.arg(&seeds);
         }

@@ -259,14 +259,7 @@ pub fn build_python_plugin(repo: &Path, plugin_dir: &Path, out: &Path) -> Result
         .status()
         .context("running componentize-py")?;
     let ok = status.success() && embed_manifest(repo, plugin_dir, Lang::Python, &tmp)?;
-    finish(
-        ok,
-        "componentize-py",
-        plugin_dir,
-        &tmp,
-        out,
-        start,
-    )
+    finish(ok, "componentize-py", plugin_dir, &tmp, out, start)
 }
 
 /// Builds the JavaScript plugin in `plugin_dir` (its `package.json` `main`,
@@ -298,14 +291,7 @@ pub fn build_js_plugin(repo: &Path, plugin_dir: &Path, out: &Path) -> Result<()>
         .status()
         .context("running node (componentize-js)")?;
     let ok = status.success() && embed_manifest(repo, plugin_dir, Lang::Js, &tmp)?;
-    finish(
-        ok,
-        "componentize-js",
-        plugin_dir,
-        &tmp,
-        out,
-        start,
-    )
+    finish(ok, "componentize-js", plugin_dir, &tmp, out, start)
 }
 
 /// Embeds `plugin_dir/ward.toml`, if there is one, into the built component

@@ -10,7 +10,10 @@ use anyhow::{bail, Result};
 use crate::util;
 
 /// Debian packages and the command each provides.
-const PACKAGES: &[(&str, &str)] = &[("docker-registry", "docker-registry"), ("openssl", "openssl")];
+const PACKAGES: &[(&str, &str)] = &[
+    ("docker-registry", "docker-registry"),
+    ("openssl", "openssl"),
+];
 
 /// Installs whichever of [`PACKAGES`] is missing.
 pub fn ensure() -> Result<()> {
@@ -22,7 +25,10 @@ pub fn ensure() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    util::step(format!("installing {} (for the OCI registry tests)", missing.join(", ")));
+    util::step(format!(
+        "installing {} (for the OCI registry tests)",
+        missing.join(", ")
+    ));
     util::run(Command::new("apt-get").args(["update", "-qq"]))?;
     util::run(
         Command::new("apt-get")
@@ -39,7 +45,6 @@ pub fn ensure() -> Result<()> {
 }
 
 fn on_path(command: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join(command).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
 }

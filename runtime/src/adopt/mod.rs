@@ -58,10 +58,7 @@ impl Origin {
     /// `x.wasm`), else an OCI reference.
     pub fn parse(source: &str) -> Result<Self> {
         let path = Path::new(source);
-        if path.is_file()
-            || source.starts_with(['.', '/', '~'])
-            || source.ends_with(".wasm")
-        {
+        if path.is_file() || source.starts_with(['.', '/', '~']) || source.ends_with(".wasm") {
             return Ok(Origin::File(path.to_path_buf()));
         }
         oci::parse_reference(source).map(Origin::Oci)
@@ -159,8 +156,8 @@ pub async fn publish(options: &PublishOptions) -> Result<String> {
     let reference = oci::parse_reference(&options.reference)?;
     let key = options.sign.as_deref().map(SignKey::read).transpose()?;
     let wasm = read_component(&options.file)?;
-    let meta = manifest::read(&wasm)
-        .with_context(|| format!("reading {}", options.file.display()))?;
+    let meta =
+        manifest::read(&wasm).with_context(|| format!("reading {}", options.file.display()))?;
     let mut annotations = BTreeMap::new();
     let id = &meta.identity;
     for (key, value) in [
@@ -231,7 +228,10 @@ pub async fn add(options: &AddOptions) -> Result<()> {
     let policy = new_policy(&name, &fetched, options.grant_requested);
     print!("{}", describe(&name, &fetched, None));
     println!();
-    print!("{}", grants_summary(&fetched.meta.manifest.requests, options.grant_requested));
+    print!(
+        "{}",
+        grants_summary(&fetched.meta.manifest.requests, options.grant_requested)
+    );
     if !options.yes && std::io::stdin().is_terminal() {
         if !confirm(&format!("Add plugin `{name}` to {}?", dir.display()))? {
             bail!("not added (nothing was written)");
@@ -253,8 +253,8 @@ pub async fn upgrade(options: &UpgradeOptions) -> Result<()> {
     let name = &options.name;
     let toml_path = dir.join(format!("{name}.toml"));
     let wasm_path = dir.join(format!("{name}.wasm"));
-    let policy = Policy::for_plugin(dir, name, &Default::default())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy =
+        Policy::for_plugin(dir, name, &Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let recorded = policy.source.reference.clone().with_context(|| {
         format!(
             "{} records no `[source] ref`, so ward does not know where `{name}` came from; add it with `ward add` first",
@@ -266,9 +266,16 @@ pub async fn upgrade(options: &UpgradeOptions) -> Result<()> {
         Some(to) => Origin::parse(to)?,
         None => newest(&recorded, options.fetch.plain_http).await?,
     };
-    let fetched = fetch(origin, &trust, &options.fetch, policy.source.signed_by.as_deref()).await?;
+    let fetched = fetch(
+        origin,
+        &trust,
+        &options.fetch,
+        policy.source.signed_by.as_deref(),
+    )
+    .await?;
     if policy.source.sha256.as_deref() == Some(fetched.sha256().as_str())
-        && std::fs::read(&wasm_path).is_ok_and(|w| oci::hex(&crate::cache::digest(&w)) == fetched.sha256())
+        && std::fs::read(&wasm_path)
+            .is_ok_and(|w| oci::hex(&crate::cache::digest(&w)) == fetched.sha256())
     {
         println!(
             "plugin `{name}` is up to date ({}, sha256 {})",
@@ -347,7 +354,8 @@ async fn fetch(
                         previous_signer.unwrap_or("?")
                     );
                 }
-                let dyns: Vec<&dyn Verifier> = verifiers.iter().map(|k| *k as &dyn Verifier).collect();
+                let dyns: Vec<&dyn Verifier> =
+                    verifiers.iter().map(|k| *k as &dyn Verifier).collect();
                 let verified = signature::verify(&registry, reference, &pulled.digest, &dyns)
                     .await
                     .context("refused (nothing was written)")?;
@@ -364,7 +372,9 @@ async fn fetch(
                 }
                 if let Some(previous) = previous_signer {
                     if previous != key && !trust.trusts(key) {
-                        tracing::warn!("the new version is signed by {key}, the current one by {previous}");
+                        tracing::warn!(
+                            "the new version is signed by {key}, the current one by {previous}"
+                        );
                     }
                 }
             }
@@ -375,9 +385,9 @@ async fn fetch(
         bail!("{} is not a WebAssembly component", origin.record());
     }
     let meta = manifest::read(&wasm).with_context(|| format!("reading {}", origin.record()))?;
-    let tools = tools_of(&wasm).await.with_context(|| {
-        format!("{} does not load as a ward plugin", origin.record())
-    })?;
+    let tools = tools_of(&wasm)
+        .await
+        .with_context(|| format!("{} does not load as a ward plugin", origin.record()))?;
     Ok(Fetched {
         origin,
         wasm,
@@ -394,7 +404,10 @@ fn why_required(given: &[TrustedKey], trust: &Trust, previous: Option<&str>) -> 
     } else if trust.require_signatures {
         format!("{} sets require-signatures", trust::FILE)
     } else {
-        format!("the current version was signed by {}", previous.unwrap_or("?"))
+        format!(
+            "the current version was signed by {}",
+            previous.unwrap_or("?")
+        )
     }
 }
 
@@ -483,7 +496,13 @@ async fn tools_of(wasm: &[u8]) -> Result<Vec<(String, String, String)>> {
         .manifest()
         .tools
         .iter()
-        .map(|t| (t.name.clone(), t.description.clone(), t.input_schema.clone()))
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.description.clone(),
+                t.input_schema.clone(),
+            )
+        })
         .collect())
 }
 
@@ -521,7 +540,9 @@ fn check_name(name: &str) -> Result<()> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !valid {
-        bail!("{name:?} cannot be a plugin name: use letters, digits, `_` and `-` (pass --name NAME)");
+        bail!(
+            "{name:?} cannot be a plugin name: use letters, digits, `_` and `-` (pass --name NAME)"
+        );
     }
     if name == "trust" {
         bail!("`trust` cannot be a plugin name: trust.toml holds the directory's trust settings (pass --name NAME)");
@@ -536,8 +557,14 @@ fn describe(name: &str, f: &Fetched, policy: Option<&Policy>) -> String {
     let _ = writeln!(
         out,
         "plugin    {name}{}{}",
-        id.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default(),
-        id.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+        id.version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default(),
+        id.description
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default()
     );
     let _ = writeln!(out, "source    {}", f.origin.record());
     if let Some(digest) = &f.digest {
@@ -624,10 +651,16 @@ fn request_lines(r: &Requests) -> Vec<(String, String)> {
     }
     let l = &r.limits;
     for (key, value) in [
-        ("memory", l.memory.map(|m| crate::sandbox::policy::format_size(m))),
+        (
+            "memory",
+            l.memory.map(|m| crate::sandbox::policy::format_size(m)),
+        ),
         ("fuel", l.fuel.map(|f| f.to_string())),
         ("timeout", l.timeout_ms.map(|t| format!("{t}ms"))),
-        ("max-output", l.max_output.map(|m| crate::sandbox::policy::format_size(m))),
+        (
+            "max-output",
+            l.max_output.map(|m| crate::sandbox::policy::format_size(m)),
+        ),
     ] {
         if let Some(value) = value {
             lines.push((
@@ -644,8 +677,7 @@ fn is_granted(policy: &Policy, key: &str) -> bool {
     let mut parts = key.splitn(3, ' ');
     match (parts.next(), parts.next(), parts.next()) {
         (Some("fs"), Some(guest), Some(mode)) => policy.fs.iter().any(|g| {
-            g.guest == guest
-                && (mode == "ro" || g.mode == crate::sandbox::policy::FsMode::Rw)
+            g.guest == guest && (mode == "ro" || g.mode == crate::sandbox::policy::FsMode::Rw)
         }),
         (Some("env"), Some(name), _) => policy.env.iter().any(|(n, _)| n == name),
         (Some("network"), Some(host), _) => host
@@ -678,8 +710,9 @@ fn changes(old: Option<&Fetched>, new: &Fetched, policy: &Policy) -> String {
     let empty = Requests::default();
     let old_requests = old.map_or(&empty, |o| &o.meta.manifest.requests);
     let old_lines: BTreeMap<String, String> = request_lines(old_requests).into_iter().collect();
-    let new_lines: BTreeMap<String, String> =
-        request_lines(&new.meta.manifest.requests).into_iter().collect();
+    let new_lines: BTreeMap<String, String> = request_lines(&new.meta.manifest.requests)
+        .into_iter()
+        .collect();
     let mut any = false;
     for (key, line) in &new_lines {
         if !old_lines.contains_key(key) {
@@ -803,14 +836,19 @@ fn new_policy(name: &str, f: &Fetched, grant: bool) -> String {
         );
     }
     if !r.env.is_empty() {
-        out.push_str("\n# requested environment variables (ward never passes the host's own):\n# [env]\n");
+        out.push_str(
+            "\n# requested environment variables (ward never passes the host's own):\n# [env]\n",
+        );
         for env in &r.env {
             let _ = writeln!(
                 out,
                 "# {} = \"FILL IN\"{}{}",
                 env.name,
                 if env.secret { "  # secret" } else { "" },
-                env.why.as_deref().map(|w| format!("  # {}", one_line(w))).unwrap_or_default()
+                env.why
+                    .as_deref()
+                    .map(|w| format!("  # {}", one_line(w)))
+                    .unwrap_or_default()
             );
         }
     }
@@ -822,7 +860,10 @@ fn new_policy(name: &str, f: &Fetched, grant: bool) -> String {
                 out,
                 "# requested: {}{}",
                 net.host,
-                net.why.as_deref().map(|w| format!(": {}", one_line(w))).unwrap_or_default()
+                net.why
+                    .as_deref()
+                    .map(|w| format!(": {}", one_line(w)))
+                    .unwrap_or_default()
             );
         }
         let hosts: Vec<String> = r.network.iter().map(|n| toml_string(&n.host)).collect();
@@ -852,7 +893,11 @@ fn replace_source(text: &str, section: &str) -> String {
                 .trim_start_matches('[')
                 .trim_start()
                 .starts_with("source")
-                && trimmed.trim_end().trim_end_matches(']').trim_end().ends_with("source");
+                && trimmed
+                    .trim_end()
+                    .trim_end_matches(']')
+                    .trim_end()
+                    .ends_with("source");
             if is_source && !trimmed.starts_with("[[") {
                 skipping = true;
                 if !replaced {

@@ -184,7 +184,13 @@ impl Registry {
         };
         self.push_blob(reference, wasm, &layer.digest).await?;
         let manifest = self
-            .push_manifest(reference, WASM_CONFIG_MEDIA_TYPE, config, vec![layer], annotations)
+            .push_manifest(
+                reference,
+                WASM_CONFIG_MEDIA_TYPE,
+                config,
+                vec![layer],
+                annotations,
+            )
             .await?;
         Ok(manifest)
     }
@@ -229,7 +235,12 @@ impl Registry {
     }
 
     /// Uploads a blob unless the registry has it.
-    pub async fn push_blob(&self, reference: &Reference, data: Vec<u8>, digest: &str) -> Result<()> {
+    pub async fn push_blob(
+        &self,
+        reference: &Reference,
+        data: Vec<u8>,
+        digest: &str,
+    ) -> Result<()> {
         self.client
             .store_auth_if_needed(reference.resolve_registry(), &self.auth)
             .await;
@@ -267,8 +278,9 @@ impl Registry {
             Ok(found) => found,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("fetching the manifest of {reference}")))
+                return Err(
+                    anyhow::Error::new(e).context(format!("fetching the manifest of {reference}"))
+                )
             }
         };
         let digest = sha256_digest(&body);
@@ -417,10 +429,21 @@ mod tests {
 
     #[test]
     fn loopback_registries() {
-        for r in ["127.0.0.1:5000", "localhost", "LOCALHOST:80", "[::1]:5000", "127.1.2.3"] {
+        for r in [
+            "127.0.0.1:5000",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:5000",
+            "127.1.2.3",
+        ] {
             assert!(is_loopback(r), "{r}");
         }
-        for r in ["registry.example:5000", "10.0.0.1:5000", "[2001:db8::1]:443", "docker.io"] {
+        for r in [
+            "registry.example:5000",
+            "10.0.0.1:5000",
+            "[2001:db8::1]:443",
+            "docker.io",
+        ] {
             assert!(!is_loopback(r), "{r}");
         }
     }

@@ -152,8 +152,7 @@ impl TrustedKey {
 
 impl Verifier for TrustedKey {
     fn verifies(&self, payload: &[u8], signature: &[u8], _: &BTreeMap<String, String>) -> bool {
-        Signature::from_der(signature)
-            .is_ok_and(|sig| self.key.verify(payload, &sig).is_ok())
+        Signature::from_der(signature).is_ok_and(|sig| self.key.verify(payload, &sig).is_ok())
     }
 
     fn id(&self) -> &str {
@@ -237,10 +236,11 @@ pub async fn verify(
         .take(MAX_SIGNATURES)
     {
         let annotations = layer.annotations.clone().unwrap_or_default();
-        let Some(signature) = annotations
-            .get(SIGNATURE_ANNOTATION)
-            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s.trim()).ok())
-        else {
+        let Some(signature) = annotations.get(SIGNATURE_ANNOTATION).and_then(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .ok()
+        }) else {
             seen.push("a layer without a readable signature annotation".to_string());
             continue;
         };
@@ -344,9 +344,7 @@ pub async fn sign(
     {
         return Ok(sig_ref);
     }
-    registry
-        .push_blob(&sig_ref, payload, &layer.digest)
-        .await?;
+    registry.push_blob(&sig_ref, payload, &layer.digest).await?;
     layers.push(layer);
     registry
         .push_manifest(
@@ -365,7 +363,10 @@ pub async fn sign(
 fn read_small(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if !meta.is_file() || meta.len() > 64 << 10 {
-        bail!("{}: not a key file (expected a small PEM file)", path.display());
+        bail!(
+            "{}: not a key file (expected a small PEM file)",
+            path.display()
+        );
     }
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }

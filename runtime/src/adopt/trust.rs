@@ -57,10 +57,13 @@ impl Trust {
             other => other.with_context(|| format!("reading {}", path.display()))?,
         };
         if !meta.is_file() || meta.len() > 64 << 10 {
-            bail!("{}: not a trust file (expected a small TOML file)", path.display());
+            bail!(
+                "{}: not a trust file (expected a small TOML file)",
+                path.display()
+            );
         }
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let file: File = toml::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
                 "{}: {} (expected `require-signatures = true|false` and `keys = [\"KEY.pub\", …]`)",

@@ -83,12 +83,16 @@ impl Plugin {
         let exports = Exports::find(&pre)?;
         // Pool slots per instance; a component that instantiates imported
         // modules cannot say, so it is counted at the pool's per-component cap.
-        let needs = component
-            .resources_required()
-            .map_or(Needs { memories: 16, tables: 16 }, |r| Needs {
+        let needs = component.resources_required().map_or(
+            Needs {
+                memories: 16,
+                tables: 16,
+            },
+            |r| Needs {
                 memories: r.num_memories,
                 tables: r.num_tables,
-            });
+            },
+        );
         let sandbox = Sandbox::new(name, policy, runtime.shared(), needs);
         let mut plugin = Self {
             name: name.into(),

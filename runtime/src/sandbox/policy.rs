@@ -348,7 +348,11 @@ impl Policy {
         };
         let mut p = Problems::default();
         let mut policy = Policy::defaults(plugin_name);
-        p.check_keys("", &table, &["names", "limits", "fs", "env", "network", "source"]);
+        p.check_keys(
+            "",
+            &table,
+            &["names", "limits", "fs", "env", "network", "source"],
+        );
 
         let mut prefix_given = false;
         if let Some(names) = table.get("names").and_then(|v| p.table("names", v)) {
@@ -572,7 +576,9 @@ impl Problems {
         }
         // No `_`: it separates prefix and item in exposed names, so a prefix
         // holding one would make `git` + `hub_x` and `git_hub` + `x` the same.
-        let expected = format!("at most {MAX_PREFIX_LEN} letters, digits and \"-\" (\"_\" separates prefix and name)");
+        let expected = format!(
+            "at most {MAX_PREFIX_LEN} letters, digits and \"-\" (\"_\" separates prefix and name)"
+        );
         if from_name {
             self.invalid(
                 key,
@@ -1059,11 +1065,18 @@ impl Problems {
             ("signed-by", &mut source.signed_by),
         ] {
             if let Some(v) = table.get(key) {
-                match v.as_str().and_then(|s| s.strip_prefix("sha256:")).filter(|h| is_hex64(h)) {
+                match v
+                    .as_str()
+                    .and_then(|s| s.strip_prefix("sha256:"))
+                    .filter(|h| is_hex64(h))
+                {
                     Some(hex) => *field = Some(format!("sha256:{}", hex.to_ascii_lowercase())),
                     None => self.invalid(
                         &format!("source.{key}"),
-                        format!("expected \"sha256:\" and 64 hexadecimal digits, found {}", found(v)),
+                        format!(
+                            "expected \"sha256:\" and 64 hexadecimal digits, found {}",
+                            found(v)
+                        ),
                     ),
                 }
             }
@@ -1259,8 +1272,9 @@ mod tests {
             one_error("[limits]\ncpu = 1"),
             r#"weather.toml: unknown key "limits.cpu" (expected one of memory, fuel, timeout, max-output, concurrency)"#
         );
-        assert!(one_error("[limit]\nmemory = 1")
-            .contains(r#"unknown key "limit" (expected one of names, limits, fs, env, network, source)"#));
+        assert!(one_error("[limit]\nmemory = 1").contains(
+            r#"unknown key "limit" (expected one of names, limits, fs, env, network, source)"#
+        ));
         assert!(one_error("[names]\nname = \"x\"").contains(r#"unknown key "names.name""#));
         assert!(one_error("[network]\nallowed = []")
             .contains(r#"unknown key "network.allowed" (expected one of allow)"#));
