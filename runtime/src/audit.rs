@@ -37,7 +37,9 @@ use regex::Regex;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::backend::{ClientAnswer, ClientHandle, ClientMethod, ClientRequests, ServedBy};
+use crate::backend::{
+    ClientAnswer, ClientHandle, ClientMethod, ClientRequests, Question, ServedBy, Suspended,
+};
 
 /// The default key pattern: an argument under a key that matches it
 /// (case-insensitively, anywhere in the key) is redacted.
@@ -555,7 +557,7 @@ impl Scope {
         &self,
         method: ClientMethod,
         params: &Value,
-        answer: &ClientAnswer,
+        answer: Asked<'_>,
         started: std::time::Instant,
     ) {
         let s = &self.0;
@@ -563,8 +565,9 @@ impl Scope {
         let redactor = s.log.redactor();
         let secrets = &served.secrets;
         let (outcome, error) = match answer {
-            Ok(_) => ("ok", None),
-            Err(message) => (
+            Asked::InputRequired => ("input-required", None),
+            Asked::Answered(Ok(_)) => ("ok", None),
+            Asked::Answered(Err(message)) => (
                 "error",
                 Some(
                     serde_json::json!({ "code": null, "message": redactor.text(message, secrets) }),
@@ -603,18 +606,48 @@ struct AuditedClient {
 }
 
 impl ClientRequests for AuditedClient {
-    fn request(
+    fn ask(
         &self,
-        method: ClientMethod,
-        params: Value,
-    ) -> Pin<Box<dyn Future<Output = ClientAnswer> + Send + '_>> {
+        questions: Vec<Question>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<ClientAnswer>, Suspended>> + Send + '_>> {
         Box::pin(async move {
             let started = std::time::Instant::now();
-            let logged = params.clone();
-            let answer = self.inner.0.request(method, params).await;
-            self.scope.client_request(method, &logged, &answer, started);
-            answer
+            let logged: Vec<(ClientMethod, Value)> =
+                questions.iter().map(|q| (q.method, q.params.clone())).collect();
+            let answers = self.inner.0.ask(questions).await;
+            match &answers {
+                Ok(answers) => {
+                    for ((method, params), answer) in logged.iter().zip(answers) {
+                        self.scope.client_request(*method, params, answer.into(), started);
+                    }
+                }
+                Err(Suspended) => {
+                    for (method, params) in &logged {
+                        self.scope
+                            .client_request(*method, params, Asked::InputRequired, started);
+                    }
+                }
+            }
+            answers
         })
+    }
+
+    fn supports(&self, method: ClientMethod) -> bool {
+        self.inner.0.supports(method)
+    }
+}
+
+/// How a request to the client ended, for its record.
+enum Asked<'a> {
+    Answered(&'a ClientAnswer),
+    /// Sent to a 2026-07-28 client in an input-required result; its answer
+    /// comes with the retry.
+    InputRequired,
+}
+
+impl<'a> From<&'a ClientAnswer> for Asked<'a> {
+    fn from(answer: &'a ClientAnswer) -> Self {
+        Self::Answered(answer)
     }
 }
 

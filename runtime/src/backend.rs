@@ -94,6 +94,9 @@ pub enum ClientMethod {
     CreateMessage,
     /// `elicitation/create`: ask the user for input.
     Elicit,
+    /// `roots/list`: ask which roots (directories, repositories) the client
+    /// works in.
+    ListRoots,
 }
 
 impl ClientMethod {
@@ -102,24 +105,63 @@ impl ClientMethod {
         match self {
             Self::CreateMessage => "sampling/createMessage",
             Self::Elicit => "elicitation/create",
+            Self::ListRoots => "roots/list",
+        }
+    }
+
+    /// The method with this MCP name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::CreateMessage, Self::Elicit, Self::ListRoots]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+    }
+
+    /// The client capability the method needs.
+    pub fn capability(self) -> &'static str {
+        match self {
+            Self::CreateMessage => "sampling",
+            Self::Elicit => "elicitation",
+            Self::ListRoots => "roots",
         }
     }
 }
 
-/// The answer to a [`ClientMethod`] request: the client's JSON result, or a
-/// message for the guest saying why there is none.
+/// One request a guest makes of its client, named by the guest: on MCP
+/// 2026-07-28 the key is what the client answers under.
+#[derive(Debug, Clone)]
+pub struct Question {
+    /// Unique within the call.
+    pub key: String,
+    /// What is asked.
+    pub method: ClientMethod,
+    /// The request's parameters, as the guest wrote them (JSON).
+    pub params: serde_json::Value,
+}
+
+/// The answer to a [`Question`]: the client's JSON result, or a message for
+/// the guest saying why there is none.
 pub type ClientAnswer = Result<serde_json::Value, String>;
+
+/// The request cannot go on in this run of the guest: the guest is stopped
+/// (the host import traps with this error) and the protocol layer answers
+/// the request itself, with an input-required result or an error.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request waits for the client's answers")]
+pub struct Suspended;
 
 /// Sends a guest's requests to the client, on behalf of one request. The
 /// protocol layer implements it; it checks what the client declared it
 /// supports and validates the guest's parameters before anything is sent.
 pub trait ClientRequests: Send + Sync {
-    /// Sends `method` with `params` (JSON) and waits for the answer.
-    fn request(
+    /// Asks `questions` (one round) and waits for their answers, one per
+    /// question, in order.
+    fn ask(
         &self,
-        method: ClientMethod,
-        params: serde_json::Value,
-    ) -> Pin<Box<dyn Future<Output = ClientAnswer> + Send + '_>>;
+        questions: Vec<Question>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<ClientAnswer>, Suspended>> + Send + '_>>;
+
+    /// Whether the client declared the capability `method` needs.
+    fn supports(&self, method: ClientMethod) -> bool;
 }
 
 /// A shared [`ClientRequests`].
@@ -147,6 +189,10 @@ pub struct CallContext {
     /// Filled in by the plugin that serves the request, for the audit log;
     /// `None` when nobody asks.
     pub served: Option<ServedBy>,
+    /// The sha256 of the plugin version that must serve this request: a
+    /// replayed request (an input-required retry) may only run on the
+    /// version that asked the questions.
+    pub pin: Option<[u8; 32]>,
 }
 
 /// Which plugin served a request and what it cost: written by the plugin
@@ -206,6 +252,10 @@ pub enum BackendError {
     /// message is safe to show to the client; details went to the log.
     #[error("{0}")]
     Internal(String),
+    /// The guest stopped to wait for the client ([`Suspended`]); the
+    /// protocol layer, which stopped it, knows what to answer.
+    #[error("{0}")]
+    Suspended(#[from] Suspended),
 }
 
 /// What the protocol layer needs from the plugins.

@@ -81,6 +81,12 @@ struct ServeArgs {
     /// Items per page of list results.
     #[arg(long, default_value_t = 100, hide = true)]
     page_size: usize,
+    /// Seal the `requestState` of input-required results (MCP 2026-07-28)
+    /// with the key in this file (at least 32 bytes; replicas behind one
+    /// load balancer share it). Default: a random key per process, so a
+    /// retry must reach the process that asked, before it restarts.
+    #[arg(long, value_name = "PATH", env = "WARD_STATE_KEY_FILE")]
+    state_key_file: Option<PathBuf>,
     /// Serve MCP over Streamable HTTP at http://ADDR/mcp (e.g. 127.0.0.1:8080)
     /// instead of stdin/stdout. Both protocol eras: legacy sessions
     /// (Mcp-Session-Id) and stateless 2026-07-28 requests.
@@ -315,9 +321,14 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         )?),
     };
     let audit = args.audit.open()?;
+    let state_key = match &args.state_key_file {
+        Some(path) => ward::protocol::StateKey::read_file(path)?,
+        None => ward::protocol::StateKey::random(),
+    };
     let options = ward::ServerOptions {
         page_size: args.page_size,
         audit: audit.log(),
+        state_key,
         ..Default::default()
     };
     let Some(addr) = args.http else {

@@ -39,11 +39,14 @@ import {
   progress as hostProgress,
   cancelled as hostCancelled,
   resourceUpdated as hostResourceUpdated,
-} from 'ward:plugin/host@0.1.0';
+} from 'ward:plugin/host@0.1.1';
 import {
   createMessage as clientCreateMessage,
   elicit as clientElicit,
-} from 'ward:plugin/client@0.1.0';
+  listRoots as clientListRoots,
+  ask as clientAsk,
+  supports as clientSupports,
+} from 'ward:plugin/client@0.1.1';
 
 const NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
 
@@ -207,20 +210,53 @@ export const resourceUpdated = (uri) => hostResourceUpdated(uri);
 
 // ------------------------------------------------- requests to the client
 
-function ask(request, params) {
+// The same code works in both eras of MCP: on 2026-07-28 ward replays the
+// plugin (the call stops at the first unanswered question and runs again
+// from the start with the client's answers), so ask the same questions in
+// the same order on every run.
+
+function errorText(error) {
+  // ward's message is the error variant's payload.
+  const message = error?.val ?? error;
+  return typeof message === 'string' ? message : JSON.stringify(message);
+}
+
+function request(send, ...params) {
   try {
-    return JSON.parse(request(JSON.stringify(params)));
+    return JSON.parse(send(...params.map((p) => JSON.stringify(p))));
   } catch (e) {
-    // A `result` import throws its error variant; ward's message is its payload.
-    const message = e?.payload?.val ?? e?.payload ?? e?.message ?? String(e);
-    throw new ToolError(typeof message === 'string' ? message : JSON.stringify(message));
+    // A `result` import throws its error variant.
+    throw new ToolError(errorText(e?.payload ?? e?.message ?? String(e)));
   }
 }
 
 /** Asks the client's model for a message (`sampling/createMessage`); MCP JSON in and out. */
-export const createMessage = (params) => ask(clientCreateMessage, params);
+export const createMessage = (params) => request(clientCreateMessage, params);
 /** Asks the user for input (`elicitation/create`): `{ message, requestedSchema }`. */
-export const elicit = (params) => ask(clientElicit, params);
+export const elicit = (params) => request(clientElicit, params);
+/** Asks the client for its roots (`roots/list`): `{ roots: [{ uri, name }] }`. */
+export const listRoots = () => request(clientListRoots);
+/**
+ * Whether the client declared the capability `method` (`sampling/createMessage`,
+ * `elicitation/create`, `roots/list`) needs; on 2026-07-28, asking without it
+ * fails the whole request.
+ */
+export const supports = (method) => clientSupports(method);
+/**
+ * Asks several questions in one round: `[{ key, method, params }]`, keys of the
+ * plugin's choosing, unique within the call. Returns the answers in order, each
+ * the result object or a `ToolError` (not thrown).
+ */
+export function ask(requests) {
+  const asked = requests.map(({ key, method, params }) => ({
+    key,
+    method,
+    params: JSON.stringify(params ?? {}),
+  }));
+  return clientAsk(asked).map((answer) =>
+    answer.tag === 'ok' ? JSON.parse(answer.val) : new ToolError(errorText(answer.val)),
+  );
+}
 /** Asks the client's model one question and returns the text it answers. */
 export function sampleText(prompt, maxTokens = 200) {
   const result = createMessage({

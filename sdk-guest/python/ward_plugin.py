@@ -49,7 +49,7 @@ __all__ = [
     "ToolError", "InvalidParams", "NotFound",
     "Result", "text", "image", "audio", "resource_link", "embedded",
     "log", "progress", "cancelled", "resource_updated",
-    "create_message", "elicit", "sample_text",
+    "create_message", "elicit", "sample_text", "list_roots", "supports", "ask",
     "schema_for", "list_tools", "call_tool",
     "Tools", "Resources", "Prompts", "Completions",
 ]
@@ -499,6 +499,47 @@ def elicit(params: dict) -> dict:
     """Asks the user for input (``elicitation/create``): ``{"message": ...,
     "requestedSchema": {...}}``; the result has ``action`` and ``content``."""
     return _ask("elicit", params)
+
+
+def list_roots() -> dict:
+    """Asks the client for its roots (``roots/list``): ``{"roots": [{"uri":
+    "file:///...", "name": ...}]}``."""
+    client = _client
+    if client is None:
+        raise ToolError("roots/list: there is no client outside ward")
+    from componentize_py_types import Err  # type: ignore
+    try:
+        return json.loads(client.list_roots())
+    except Err as e:
+        raise ToolError(str(getattr(e.value, "value", e.value))) from None
+
+
+def supports(method: str) -> bool:
+    """Whether the client declared the capability ``method``
+    (``sampling/createMessage``, ``elicitation/create``, ``roots/list``)
+    needs. On MCP 2026-07-28, asking without it fails the whole request."""
+    return _client is not None and bool(_client.supports(method))
+
+
+def ask(requests: list) -> list:
+    """Asks several questions in one round (on MCP 2026-07-28, one
+    input-required result): ``[(key, method, params), ...]`` with keys of
+    the plugin's choosing, unique within the call. Returns the answers in
+    order: each the result dict, or a ``ToolError`` (not raised) for a
+    question that failed."""
+    client = _client
+    if client is None:
+        raise ToolError("there is no client outside ward")
+    from componentize_py_types import Ok  # type: ignore
+    asked = [client.InputRequest(key=key, method=method, params=json.dumps(params))
+             for key, method, params in requests]
+    answers = []
+    for answer in client.ask(asked):
+        if isinstance(answer, Ok):
+            answers.append(json.loads(answer.value))
+        else:
+            answers.append(ToolError(str(getattr(answer.value, "value", answer.value))))
+    return answers
 
 
 def sample_text(prompt: str, max_tokens: int = 200) -> str:

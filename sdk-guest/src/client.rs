@@ -1,9 +1,17 @@
 //! Requests to the client of the request a plugin serves: sampling (ask the
-//! client's model) and elicitation (ask the user).
+//! client's model), elicitation (ask the user) and roots (ask where the
+//! client works).
 //!
-//! Both may fail for reasons outside the plugin: the client did not declare
-//! the capability, the user declined, the client speaks MCP 2026-07-28 (where
-//! ward cannot ask yet). Handle the error, or pass it on with `?`.
+//! The same code works in both eras of MCP. On MCP 2026-07-28 ward
+//! *replays* the plugin: the call stops at the first question without an
+//! answer, the client answers, and the plugin runs again from the start,
+//! getting the recorded answers. So ask the same questions in the same order
+//! on every run, and act on the world only after the last one.
+//!
+//! A question may fail for reasons outside the plugin: the client did not
+//! declare the capability (check [`supports`] to do without: on 2026-07-28
+//! asking anyway fails the whole request), the user declined. Handle the
+//! error, or pass it on with `?`.
 
 use serde_json::Value;
 
@@ -22,6 +30,58 @@ pub fn create_message(params: &Value) -> Result<Value> {
 /// the client's result (`action`: accept, decline or cancel; `content`).
 pub fn elicit(params: &Value) -> Result<Value> {
     answer(client::elicit(&params.to_string()))
+}
+
+/// Sends `roots/list` and returns the client's roots
+/// (`{"roots": [{"uri": "file:///...", "name": ...}]}`).
+pub fn list_roots() -> Result<Value> {
+    answer(client::list_roots())
+}
+
+/// Whether the client of this request declared the capability `method`
+/// (`sampling/createMessage`, `elicitation/create`, `roots/list`) needs.
+pub fn supports(method: &str) -> bool {
+    client::supports(method)
+}
+
+/// One question of [`ask`], under a key of the plugin's choosing (unique
+/// within the call; a 2026-07-28 client answers under it).
+#[derive(Debug, Clone)]
+pub struct Input {
+    key: String,
+    method: &'static str,
+    params: Value,
+}
+
+impl Input {
+    /// `sampling/createMessage` with these params.
+    pub fn create_message(key: impl Into<String>, params: Value) -> Self {
+        Self { key: key.into(), method: "sampling/createMessage", params }
+    }
+
+    /// `elicitation/create` with these params.
+    pub fn elicit(key: impl Into<String>, params: Value) -> Self {
+        Self { key: key.into(), method: "elicitation/create", params }
+    }
+
+    /// `roots/list`.
+    pub fn list_roots(key: impl Into<String>) -> Self {
+        Self { key: key.into(), method: "roots/list", params: Value::Object(Default::default()) }
+    }
+}
+
+/// Asks several questions in one round (on 2026-07-28, one input-required
+/// result) and returns their answers in the same order.
+pub fn ask(inputs: &[Input]) -> Vec<Result<Value>> {
+    let requests: Vec<client::InputRequest> = inputs
+        .iter()
+        .map(|input| client::InputRequest {
+            key: input.key.clone(),
+            method: input.method.to_owned(),
+            params: input.params.to_string(),
+        })
+        .collect();
+    client::ask(&requests).into_iter().map(answer).collect()
 }
 
 /// Asks the client's model one question and returns the text of its answer

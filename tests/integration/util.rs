@@ -9,8 +9,8 @@ use std::time::Duration;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
     CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-    ElicitationAction, Implementation, JsonObject, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProtocolVersion, ResourceUpdatedNotificationParam, SamplingMessage,
+    ElicitationAction, Implementation, JsonObject, ListRootsResult, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProtocolVersion, ResourceUpdatedNotificationParam, Root, SamplingMessage,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RunningService,
@@ -87,9 +87,11 @@ pub enum Note {
     Updated(ResourceUpdatedNotificationParam),
 }
 
-/// A client handler that records notifications, and answers sampling and
-/// elicitation requests (when its capabilities declare them) while
-/// recording their params in `asked`.
+/// A client handler that records notifications, and answers sampling,
+/// elicitation and roots requests (when its capabilities declare them)
+/// while recording their params in `asked` (`{}` for roots/list). On MCP
+/// 2026-07-28 rmcp's client answers input-required results through the
+/// same handler and retries.
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Note>,
@@ -99,6 +101,9 @@ pub struct Recorder {
 
 /// The text the test client's "model" answers with.
 pub const SAMPLED: &str = "a sampled answer from the test client";
+
+/// The root the test client works in.
+pub const ROOT: &str = "file:///work/ward-tests";
 
 impl ClientHandler for Recorder {
     fn get_info(&self) -> ClientConfig {
@@ -130,8 +135,16 @@ impl ClientHandler for Recorder {
             .unwrap()
             .push(serde_json::to_value(&params).unwrap());
         let mut result = ElicitResult::new(ElicitationAction::Accept);
-        result.content = Some(serde_json::json!({"username": "ada", "email": "ada@example.com"}));
+        result.content = Some(serde_json::json!({
+            "username": "ada", "email": "ada@example.com", "name": "Ada", "color": "blue",
+        }));
         Ok(result)
+    }
+    async fn list_roots(&self, _: RequestContext<RoleClient>) -> Result<ListRootsResult, ErrorData> {
+        self.asked.lock().unwrap().push(serde_json::json!({}));
+        let mut root = Root::new(ROOT);
+        root.name = Some("work".into());
+        Ok(ListRootsResult::new(vec![root]))
     }
     async fn on_logging_message(
         &self,

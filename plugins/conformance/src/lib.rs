@@ -124,6 +124,141 @@ fn elicitation_tool(a: ElicitArgs) -> Result<String> {
     Ok(format!("User response: {answer}"))
 }
 
+// ----- input-required results (MCP 2026-07-28, SEP-2322) -----
+//
+// The same `ward_guest::client` calls as above: on a 2026-07-28 request ward
+// turns each round of questions into an input-required result and replays
+// the tool with the answers. The keys are the suite's.
+
+/// An elicitation for one string field.
+fn ask_for(key: &str, message: &str, field: &str) -> client::Input {
+    client::Input::elicit(
+        key,
+        json!({
+            "message": message,
+            "requestedSchema": {
+                "type": "object",
+                "properties": { field: {"type": "string"} },
+                "required": [field]
+            }
+        }),
+    )
+}
+
+/// Asks one round and fails on the first error.
+fn ask_all(inputs: &[client::Input]) -> Result<Vec<ward_guest::json::Value>> {
+    client::ask(inputs).into_iter().collect()
+}
+
+/// The accepted content's `field`, or why there is none.
+fn accepted(answer: &ward_guest::json::Value, field: &str) -> String {
+    match answer["action"].as_str() {
+        Some("accept") => answer["content"][field]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| answer["content"][field].to_string()),
+        other => format!("(the user chose {})", other.unwrap_or("nothing")),
+    }
+}
+
+fn sampling_input(key: &str, text: &str, max_tokens: u32) -> client::Input {
+    client::Input::create_message(
+        key,
+        json!({
+            "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+            "maxTokens": max_tokens
+        }),
+    )
+}
+
+fn input_required_elicitation() -> Result<String> {
+    let answers = ask_all(&[ask_for("user_name", "What is your name?", "name")])?;
+    Ok(format!("Hello, {}!", accepted(&answers[0], "name")))
+}
+
+fn input_required_sampling() -> Result<String> {
+    let answers = ask_all(&[sampling_input("capital_question", "What is the capital of France?", 100)])?;
+    Ok(format!(
+        "LLM response: {}",
+        answers[0].pointer("/content/text").and_then(|t| t.as_str()).unwrap_or("(no text)")
+    ))
+}
+
+fn input_required_list_roots() -> Result<String> {
+    let answers = ask_all(&[client::Input::list_roots("client_roots")])?;
+    let roots: Vec<&str> = answers[0]["roots"]
+        .as_array()
+        .map(|roots| roots.iter().filter_map(|r| r["uri"].as_str()).collect())
+        .unwrap_or_default();
+    Ok(format!("Client roots: {}", roots.join(", ")))
+}
+
+fn confirm(key: &str) -> client::Input {
+    client::Input::elicit(
+        key,
+        json!({
+            "message": "Please confirm",
+            "requestedSchema": {
+                "type": "object",
+                "properties": {"ok": {"type": "boolean"}},
+                "required": ["ok"]
+            }
+        }),
+    )
+}
+
+fn input_required_request_state() -> Result<String> {
+    let answers = ask_all(&[confirm("confirm")])?;
+    // ward replays a retry only after its requestState passed the integrity check.
+    Ok(format!("state-ok: confirmed={}", answers[0]["content"]["ok"]))
+}
+
+fn input_required_multiple() -> Result<String> {
+    let answers = ask_all(&[
+        ask_for("user_name", "What is your name?", "name"),
+        sampling_input("greeting", "Generate a greeting", 50),
+        client::Input::list_roots("client_roots"),
+    ])?;
+    Ok(format!(
+        "name={}, greeting={}, roots={}",
+        accepted(&answers[0], "name"),
+        answers[1].pointer("/content/text").and_then(|t| t.as_str()).unwrap_or("?"),
+        answers[2]["roots"].as_array().map_or(0, Vec::len)
+    ))
+}
+
+fn input_required_multi_round() -> Result<String> {
+    let name = ask_all(&[ask_for("step1", "Step 1: What is your name?", "name")])?;
+    let color = ask_all(&[ask_for("step2", "Step 2: What is your favorite color?", "color")])?;
+    Ok(format!(
+        "{} likes {}",
+        accepted(&name[0], "name"),
+        accepted(&color[0], "color")
+    ))
+}
+
+fn input_required_capabilities() -> Result<String> {
+    // Ask only what the client can answer: on 2026-07-28, asking anything
+    // else fails the request (-32021).
+    let mut inputs = Vec::new();
+    if client::supports("elicitation/create") {
+        inputs.push(ask_for("user_name", "What is your name?", "name"));
+    }
+    if client::supports("sampling/createMessage") {
+        inputs.push(sampling_input("greeting", "Generate a greeting", 50));
+    }
+    let answers = ask_all(&inputs)?;
+    Ok(format!("{} answers", answers.len()))
+}
+
+fn input_required_prompt() -> Result<Vec<PromptMessage>> {
+    let answers = ask_all(&[ask_for("user_context", "What context should the prompt use?", "context")])?;
+    Ok(vec![PromptMessage::user(format!(
+        "Use this context: {}",
+        accepted(&answers[0], "context")
+    ))])
+}
+
 /// Asks with `schema` and reports the answer as the fixture does.
 fn elicit_with(message: &str, schema: ward_guest::json::Value) -> Result<String> {
     let answer = client::elicit(&json!({ "message": message, "requestedSchema": schema }))?;
@@ -254,6 +389,56 @@ ward_guest::plugin!(|p| {
         elicitation_enums,
     );
     p.tool(
+        "test_input_required_result_elicitation",
+        "Asks the user's name (input-required result, key user_name)",
+        input_required_elicitation,
+    );
+    p.tool(
+        "test_input_required_result_sampling",
+        "Asks the client's model (input-required result, key capital_question)",
+        input_required_sampling,
+    );
+    p.tool(
+        "test_input_required_result_list_roots",
+        "Asks the client's roots (input-required result, key client_roots)",
+        input_required_list_roots,
+    );
+    p.tool(
+        "test_input_required_result_request_state",
+        "Asks for a confirmation; the retry's requestState is checked (key confirm)",
+        input_required_request_state,
+    );
+    p.tool(
+        "test_input_required_result_tampered_state",
+        "Asks for a confirmation; a tampered requestState is refused (key confirm)",
+        input_required_request_state,
+    );
+    p.tool(
+        "test_input_required_result_multiple_inputs",
+        "Asks three things in one round: user_name, greeting, client_roots",
+        input_required_multiple,
+    );
+    p.tool(
+        "test_input_required_result_multi_round",
+        "Asks in two rounds: step1, then step2",
+        input_required_multi_round,
+    );
+    p.tool(
+        "test_input_required_result_capabilities",
+        "Asks only what the client declared it can answer",
+        input_required_capabilities,
+    );
+    p.tool(
+        "test_missing_capability",
+        "Asks the client's model without checking that the client can sample",
+        || -> Result<String> { Ok(client::sample_text("Say hello", 20)?) },
+    );
+    p.tool(
+        "test_streaming_elicitation",
+        "Asks the user for input while the request streams",
+        input_required_elicitation,
+    );
+    p.tool(
         "test_resource_updated",
         "Tells subscribed clients that test://watched-resource changed (ward's stand-in for the fixture's timer)",
         || {
@@ -282,6 +467,11 @@ ward_guest::plugin!(|p| {
         .mime_type("text/plain");
 
     // ----- prompts -----
+    p.prompt(
+        "test_input_required_result_prompt",
+        "A prompt that asks the user for context first (input-required result, key user_context)",
+        input_required_prompt,
+    );
     p.prompt("test_simple_prompt", "A simple prompt without arguments", || "This is a simple prompt for testing.")
         .title("Simple Test Prompt");
     p.prompt("test_prompt_with_arguments", "A prompt with required arguments", |a: TwoArgs| {

@@ -7,8 +7,9 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "ward:plugin/plugin",
     exports: { default: async },
-    // Requests to the client wait for a person or a model.
-    imports: { "ward:plugin/client": async },
+    // Requests to the client wait for a person or a model, and trap when
+    // the request must stop to wait for a 2026-07-28 client's answers.
+    imports: { "ward:plugin/client": async | trappable },
 });
 
 pub use self::exports::ward::plugin::{completions, prompts, resources, tools};

@@ -85,6 +85,9 @@ impl Plugin {
         if let Some(served) = &cx.served {
             served.plugin(&self.name, self.digest, &self.policy().env);
         }
+        if cx.pin.is_some_and(|pin| pin != self.digest) {
+            return (Err(Failure::Replaced), Cost::default());
+        }
         let sandbox = &self.sandbox;
         let (clock, ticket) = match sandbox.admit(&cx.cancel).await {
             Ok(admitted) => admitted,
@@ -124,6 +127,9 @@ impl Plugin {
         match &result {
             Ok(_) => {
                 tracing::debug!(plugin = %self.name, fuel = cost.fuel, peak_memory = cost.peak_memory, duration_us = cost.duration.as_micros() as u64, "call done")
+            }
+            Err(Failure::Suspended(_)) => {
+                tracing::debug!(plugin = %self.name, duration_us = cost.duration.as_micros() as u64, "call stopped to wait for the client")
             }
             Err(e) => {
                 tracing::warn!(plugin = %self.name, fuel = cost.fuel, peak_memory = cost.peak_memory, duration_us = cost.duration.as_micros() as u64, "call failed: {e}")

@@ -44,7 +44,7 @@ impl Exports {
         };
         if exports.tools.is_none() && exports.resources.is_none() && exports.prompts.is_none() {
             bail!(
-                "the component exports none of ward:plugin/tools, resources or prompts @0.1.0; \
+                "the component exports none of ward:plugin/tools, resources or prompts (@0.1.x); \
                  build it against the WIT in ward's wit/ directory (world `plugin`)"
             );
         }

@@ -13,7 +13,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::host::{self, LogLevel};
 use super::bindings::{client, types};
-use crate::backend::{CallContext, ClientHandle, ClientMethod, GuestEvent, ServerEvent};
+use crate::backend::{
+    CallContext, ClientHandle, ClientMethod, GuestEvent, Question, ServerEvent,
+};
 use crate::sandbox::outbound::HttpHooks;
 use crate::sandbox::{CallLimits, Limited};
 
@@ -87,52 +89,128 @@ impl Limited for CallState {
 }
 
 impl CallState {
-    /// Sends a guest's request to the client, within the per-call caps.
+    /// Asks the client `questions` (one round), within the per-call caps.
+    /// A question the caps or a bad parameter refuse gets its error and is
+    /// not sent; the others are. `Err` stops the guest: the request waits
+    /// for a 2026-07-28 client's answers.
     async fn ask_client(
+        &mut self,
+        questions: Vec<(String, ClientMethod, String)>,
+    ) -> wasmtime::Result<Vec<Result<String, types::Error>>> {
+        let r = &mut self.request;
+        let mut answers: Vec<Option<Result<String, types::Error>>> = Vec::new();
+        let mut asked = Vec::new();
+        for (key, method, params) in questions {
+            let name = method.as_str();
+            let refused = |message: String| Some(Err(types::Error::Failed(message)));
+            r.client_requests += 1;
+            let answer = if r.client.is_none() {
+                refused(format!(
+                    "{name} is not available: no client is waiting on this request"
+                ))
+            } else if r.client_requests > MAX_CLIENT_REQUESTS_PER_CALL {
+                refused(format!(
+                    "{name} refused: a call may make at most {MAX_CLIENT_REQUESTS_PER_CALL} requests to the client"
+                ))
+            } else if params.len() > MAX_CLIENT_REQUEST_BYTES {
+                Some(Err(types::Error::InvalidParams(format!(
+                    "{name} params of {} bytes exceed the limit of {MAX_CLIENT_REQUEST_BYTES}",
+                    params.len()
+                ))))
+            } else {
+                match serde_json::from_str(&params) {
+                    Ok(params) => {
+                        asked.push(Question { key, method, params });
+                        None
+                    }
+                    Err(e) => Some(Err(types::Error::InvalidParams(format!(
+                        "{name} params are not JSON: {e}"
+                    )))),
+                }
+            };
+            answers.push(answer);
+        }
+        let mut replies = match (&r.client, asked.is_empty()) {
+            (Some(client), false) => {
+                let names: Vec<&str> = asked.iter().map(|q| q.method.as_str()).collect();
+                tracing::debug!(plugin = %r.plugin, "guest asks the client: {}", names.join(", "));
+                client.0.ask(asked).await?.into_iter()
+            }
+            _ => Vec::new().into_iter(),
+        };
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| match replies.next() {
+                    Some(Ok(result)) => Ok(result.to_string()),
+                    Some(Err(message)) => {
+                        tracing::info!(plugin = %r.plugin, "{message}");
+                        Err(types::Error::Failed(message))
+                    }
+                    None => Err(types::Error::Failed("the client gave no answer".into())),
+                })
+            })
+            .collect())
+    }
+
+    /// Asks one question under a key of its own.
+    async fn ask_one(
         &mut self,
         method: ClientMethod,
         params: String,
-    ) -> Result<String, types::Error> {
-        let r = &mut self.request;
-        let name = method.as_str();
-        let Some(client) = r.client.clone() else {
-            return Err(types::Error::Failed(format!(
-                "{name} is not available: no client is waiting on this request"
-            )));
-        };
-        r.client_requests += 1;
-        if r.client_requests > MAX_CLIENT_REQUESTS_PER_CALL {
-            return Err(types::Error::Failed(format!(
-                "{name} refused: a call may make at most {MAX_CLIENT_REQUESTS_PER_CALL} requests to the client"
-            )));
-        }
-        if params.len() > MAX_CLIENT_REQUEST_BYTES {
-            return Err(types::Error::InvalidParams(format!(
-                "{name} params of {} bytes exceed the limit of {MAX_CLIENT_REQUEST_BYTES}",
-                params.len()
-            )));
-        }
-        let params = serde_json::from_str(&params)
-            .map_err(|e| types::Error::InvalidParams(format!("{name} params are not JSON: {e}")))?;
-        tracing::debug!(plugin = %r.plugin, "guest asks the client: {name}");
-        let answer = client.0.request(method, params).await;
-        match answer {
-            Ok(result) => Ok(result.to_string()),
-            Err(message) => {
-                tracing::info!(plugin = %self.request.plugin, "{message}");
-                Err(types::Error::Failed(message))
-            }
-        }
+    ) -> wasmtime::Result<Result<String, types::Error>> {
+        let key = format!("ward-{}", self.request.client_requests + 1);
+        let mut answers = self.ask_client(vec![(key, method, params)]).await?;
+        Ok(answers.pop().expect("one answer per question"))
     }
 }
 
 impl client::Host for CallState {
-    async fn create_message(&mut self, params: String) -> Result<String, types::Error> {
-        self.ask_client(ClientMethod::CreateMessage, params).await
+    async fn create_message(
+        &mut self,
+        params: String,
+    ) -> wasmtime::Result<Result<String, types::Error>> {
+        self.ask_one(ClientMethod::CreateMessage, params).await
     }
 
-    async fn elicit(&mut self, params: String) -> Result<String, types::Error> {
-        self.ask_client(ClientMethod::Elicit, params).await
+    async fn elicit(&mut self, params: String) -> wasmtime::Result<Result<String, types::Error>> {
+        self.ask_one(ClientMethod::Elicit, params).await
+    }
+
+    async fn list_roots(&mut self) -> wasmtime::Result<Result<String, types::Error>> {
+        self.ask_one(ClientMethod::ListRoots, "{}".into()).await
+    }
+
+    async fn ask(
+        &mut self,
+        requests: Vec<client::InputRequest>,
+    ) -> wasmtime::Result<Vec<Result<String, types::Error>>> {
+        let mut unknown = Vec::new();
+        let mut questions = Vec::new();
+        for (i, request) in requests.into_iter().enumerate() {
+            match ClientMethod::from_name(&request.method) {
+                Some(method) => questions.push((request.key, method, request.params)),
+                None => unknown.push((i, request.method)),
+            }
+        }
+        let mut answers = self.ask_client(questions).await?;
+        for (i, method) in unknown {
+            answers.insert(
+                i,
+                Err(types::Error::InvalidParams(format!(
+                    "`{method}` cannot be asked of the client: use sampling/createMessage, \
+                     elicitation/create or roots/list"
+                ))),
+            );
+        }
+        Ok(answers)
+    }
+
+    async fn supports(&mut self, method: String) -> wasmtime::Result<bool> {
+        Ok(match (&self.request.client, ClientMethod::from_name(&method)) {
+            (Some(client), Some(method)) => client.0.supports(method),
+            _ => false,
+        })
     }
 }
 

@@ -9,8 +9,11 @@
 //! - [`transport`]: newline-delimited JSON-RPC on byte streams, where every
 //!   hostile line gets its JSON-RPC error and the server keeps serving;
 //!   [`serve_stdio`] for `ward serve`, [`serve_io`] for anything else.
-//! - `client`: what a guest asks the client (sampling, elicitation),
-//!   checked against the client's capabilities before it is sent.
+//! - `client`: what a guest asks a legacy client (sampling, elicitation,
+//!   roots), checked against the client's capabilities before it is sent.
+//! - [`replay`]: the same questions to a 2026-07-28 client, as
+//!   input-required results: the guest is stopped at its first unanswered
+//!   question and replayed with the answers; `requestState` is sealed.
 //! - [`http`]: Streamable HTTP at `/mcp` for `ward serve --http`, both eras,
 //!   with Host/Origin checks, an optional bearer token and graceful shutdown.
 //!
@@ -19,6 +22,7 @@
 
 mod client;
 pub mod http;
+pub mod replay;
 pub mod jsonrpc;
 pub mod server;
 pub mod transport;
@@ -27,5 +31,6 @@ pub mod transport;
 mod tests;
 
 pub use http::{HttpListener, HttpOptions};
+pub use replay::StateKey;
 pub use server::{to_mcp_error, ServerOptions, WardServer, SUPPORTED_PROTOCOL_VERSIONS};
 pub use transport::{serve_io, serve_stdio, serve_stdio_with};

@@ -28,7 +28,7 @@ use base64::Engine as _;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
     CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse, Implementation,
-    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    InitializeRequestParams, InputRequiredResult, InputResponses, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
     ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotification,
     LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam,
     PromptListChangedNotification, ProtocolVersion, ReadResourceRequestParams,
@@ -42,9 +42,12 @@ use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::client::RequestClient;
+use super::client::LegacyClient;
+use super::replay::{self, Replay, StateKey};
 use crate::audit::Scope;
-use crate::backend::{Backend, BackendError, CallContext, ClientHandle, GuestEvent, ServerEvent};
+use crate::backend::{
+    Backend, BackendError, CallContext, ClientHandle, GuestEvent, ServedBy, ServerEvent,
+};
 
 /// The protocol versions ward implements, oldest first. Older versions
 /// (2024-11-05, 2025-03-26: JSON-RPC batches, no structured output) are not
@@ -76,6 +79,9 @@ pub struct ServerOptions {
     pub max_line_bytes: usize,
     /// Where every request that reaches a plugin is recorded (`--audit-log`).
     pub audit: Option<crate::audit::AuditLog>,
+    /// Seals the `requestState` of input-required results
+    /// (`--state-key-file`; a random key of this process by default).
+    pub state_key: StateKey,
 }
 
 impl Default for ServerOptions {
@@ -86,6 +92,7 @@ impl Default for ServerOptions {
             default_log_level: LoggingLevel::Info,
             max_line_bytes: 64 << 20,
             audit: None,
+            state_key: StateKey::random(),
         }
     }
 }
@@ -190,15 +197,39 @@ impl<B: Backend> WardServer<B> {
     /// The call sees the request's cancellation token, which rmcp cancels on
     /// `notifications/cancelled`. Events still queued when the call returns
     /// are sent before the result, so progress arrives before the response.
+    ///
+    /// What the guest asks the client goes to the legacy session, or, for a
+    /// 2026-07-28 request that may answer with an input-required result
+    /// (`input`), is replayed (`replay.rs`); other 2026-07-28 requests
+    /// cannot ask.
     async fn with_events<T, F>(
         &self,
         context: &RequestContext<RoleServer>,
         audit: Option<&Scope>,
+        input: Option<Input<'_>>,
         call: impl FnOnce(CallContext) -> F,
-    ) -> Result<T, ErrorData>
+    ) -> Result<Answer<T>, ErrorData>
     where
         F: Future<Output = Result<T, BackendError>>,
     {
+        let stateless = is_stateless(context);
+        let (replay, pin) = match input.filter(|_| stateless) {
+            Some(input) => {
+                let (replay, pin, binding) = input.open(&self.options.state_key, context)?;
+                (Some((Arc::new(replay), binding)), pin)
+            }
+            None => (None, None),
+        };
+        let client = match (&replay, stateless) {
+            (Some((replay, _)), _) => Some(ClientHandle(replay.clone())),
+            (None, false) => Some(ClientHandle(Arc::new(LegacyClient::new(context)))),
+            (None, true) => None,
+        };
+        let served = match (audit, &replay) {
+            (Some(scope), _) => Some(scope.served()),
+            (None, Some(_)) => Some(ServedBy::default()),
+            (None, None) => None,
+        };
         let (events, mut rx) = mpsc::unbounded_channel();
         let forwarder = EventForwarder {
             peer: context.peer.clone(),
@@ -206,15 +237,15 @@ impl<B: Backend> WardServer<B> {
             min_level: self.request_log_level(context),
             cancel: context.ct.clone(),
         };
-        let client = ClientHandle(Arc::new(RequestClient::new(context, is_stateless(context))));
         let call = call(CallContext {
             cancel: context.ct.clone(),
             events: Some(events),
-            client: Some(match audit {
+            client: client.map(|client| match audit {
                 Some(scope) => scope.client(client),
                 None => client,
             }),
-            served: audit.map(Scope::served),
+            served: served.clone(),
+            pin,
         });
         let mut call = std::pin::pin!(call);
         let result = loop {
@@ -227,7 +258,16 @@ impl<B: Backend> WardServer<B> {
         while let Ok(event) = rx.try_recv() {
             forwarder.forward(event).await;
         }
-        result.map_err(to_mcp_error)
+        match (result, replay) {
+            (Ok(result), _) => Ok(Answer::Complete(result)),
+            (Err(BackendError::Suspended(_)), Some((replay, binding))) => {
+                let plugin = served.and_then(|served| served.get().sha256);
+                replay
+                    .stopped(&self.options.state_key, &binding, plugin)
+                    .map(Answer::InputRequired)
+            }
+            (Err(error), _) => Err(to_mcp_error(error)),
+        }
     }
 
     /// Starts the audit record of one request, if ward keeps an audit log.
@@ -304,12 +344,52 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Ends an audit record with the request's outcome: `ok`, or `error` with
-/// the JSON-RPC code and message.
-fn finish<T>(audit: &Scope, result: &Result<T, ErrorData>) {
+/// Ends an audit record with the request's outcome: `ok`,
+/// `input-required`, or `error` with the JSON-RPC code and message.
+fn finish<T>(audit: &Scope, result: &Result<Answer<T>, ErrorData>) {
     match result {
-        Ok(_) => audit.finish("ok", None),
+        Ok(Answer::Complete(_)) => audit.finish("ok", None),
+        Ok(Answer::InputRequired(_)) => audit.finish("input-required", None),
         Err(e) => audit.finish("error", Some((e.code.0, &e.message))),
+    }
+}
+
+/// How a request that may ask the client ended.
+enum Answer<T> {
+    /// With its result.
+    Complete(T),
+    /// With questions for a 2026-07-28 client, to be retried with answers.
+    InputRequired(InputRequiredResult),
+}
+
+/// A request that may be answered with an input-required result: what binds
+/// its `requestState`, and what the client sent back from an earlier round.
+struct Input<'a> {
+    method: &'static str,
+    item: &'a str,
+    arguments: &'a serde_json::Value,
+    state: Option<String>,
+    responses: Option<InputResponses>,
+}
+
+impl Input<'_> {
+    /// The replay of this request, the plugin version it must run on, and
+    /// the binding of its state.
+    fn open(
+        self,
+        key: &StateKey,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(Replay, Option<[u8; 32]>, Vec<u8>), ErrorData> {
+        let binding = replay::binding(self.method, self.item, self.arguments);
+        let capabilities = context.client_capabilities().unwrap_or_default();
+        let (replay, pin) = Replay::open(
+            key,
+            &binding,
+            self.state.as_deref(),
+            self.responses,
+            capabilities,
+        )?;
+        Ok((replay, pin, binding))
     }
 }
 
@@ -334,6 +414,11 @@ pub fn to_mcp_error(error: BackendError) -> ErrorData {
         }
         BackendError::InvalidParams(message) => ErrorData::invalid_params(message, None),
         BackendError::Internal(message) => ErrorData::internal_error(message, None),
+        // Only a replayed request stops its guest, and it answers itself.
+        BackendError::Suspended(_) => ErrorData::internal_error(
+            "the plugin stopped to wait for the client, which cannot be asked here",
+            None,
+        ),
     }
 }
 
@@ -668,25 +753,33 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let arguments = request.arguments.unwrap_or_default();
-        let audit = self.audit(
-            &context,
-            "tools/call",
-            &request.name,
-            serde_json::Value::Object(arguments.clone()),
-        );
+        let map = request.arguments.unwrap_or_default();
+        let arguments = serde_json::Value::Object(map.clone());
+        let audit = self.audit(&context, "tools/call", &request.name, arguments.clone());
+        let input = Input {
+            method: "tools/call",
+            item: &request.name,
+            arguments: &arguments,
+            state: request.request_state,
+            responses: request.input_responses,
+        };
         let result = self
-            .with_events(&context, audit.as_ref(), |cx| {
-                self.backend.call_tool(&request.name, arguments, cx)
+            .with_events(&context, audit.as_ref(), Some(input), |cx| {
+                self.backend.call_tool(&request.name, map, cx)
             })
             .await;
         if let Some(audit) = &audit {
             match &result {
-                Ok(r) if r.is_error == Some(true) => audit.finish("isError", None),
+                Ok(Answer::Complete(r)) if r.is_error == Some(true) => {
+                    audit.finish("isError", None)
+                }
                 other => finish(audit, other),
             }
         }
-        Ok(CallToolResponse::Complete(result?))
+        Ok(match result? {
+            Answer::Complete(result) => CallToolResponse::Complete(result),
+            Answer::InputRequired(input) => CallToolResponse::InputRequired(input),
+        })
     }
 
     async fn read_resource(
@@ -694,27 +787,34 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let audit = self.audit(
-            &context,
-            "resources/read",
-            &request.uri,
-            serde_json::json!({ "uri": request.uri }),
-        );
+        let arguments = serde_json::json!({ "uri": request.uri });
+        let audit = self.audit(&context, "resources/read", &request.uri, arguments.clone());
+        let input = Input {
+            method: "resources/read",
+            item: &request.uri,
+            arguments: &arguments,
+            state: request.request_state,
+            responses: request.input_responses,
+        };
         let result = self
-            .with_events(&context, audit.as_ref(), |cx| {
+            .with_events(&context, audit.as_ref(), Some(input), |cx| {
                 self.backend.read_resource(&request.uri, cx)
             })
             .await;
         if let Some(audit) = &audit {
             finish(audit, &result);
         }
-        let mut result = result?;
-        if is_stateless(&context) {
-            // A resource is plugin output that may change on every read.
-            result.ttl_ms.get_or_insert(0);
-            result.cache_scope.get_or_insert(CacheScope::Private);
-        }
-        Ok(ReadResourceResponse::Complete(result))
+        Ok(match result? {
+            Answer::Complete(mut result) => {
+                if is_stateless(&context) {
+                    // A resource is plugin output that may change on every read.
+                    result.ttl_ms.get_or_insert(0);
+                    result.cache_scope.get_or_insert(CacheScope::Private);
+                }
+                ReadResourceResponse::Complete(result)
+            }
+            Answer::InputRequired(input) => ReadResourceResponse::InputRequired(input),
+        })
     }
 
     async fn get_prompt(
@@ -722,22 +822,28 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let arguments = request.arguments.unwrap_or_default();
-        let audit = self.audit(
-            &context,
-            "prompts/get",
-            &request.name,
-            serde_json::Value::Object(arguments.clone()),
-        );
+        let map = request.arguments.unwrap_or_default();
+        let arguments = serde_json::Value::Object(map.clone());
+        let audit = self.audit(&context, "prompts/get", &request.name, arguments.clone());
+        let input = Input {
+            method: "prompts/get",
+            item: &request.name,
+            arguments: &arguments,
+            state: request.request_state,
+            responses: request.input_responses,
+        };
         let result = self
-            .with_events(&context, audit.as_ref(), |cx| {
-                self.backend.get_prompt(&request.name, arguments, cx)
+            .with_events(&context, audit.as_ref(), Some(input), |cx| {
+                self.backend.get_prompt(&request.name, map, cx)
             })
             .await;
         if let Some(audit) = &audit {
             finish(audit, &result);
         }
-        Ok(GetPromptResponse::Complete(result?))
+        Ok(match result? {
+            Answer::Complete(result) => GetPromptResponse::Complete(result),
+            Answer::InputRequired(input) => GetPromptResponse::InputRequired(input),
+        })
     }
 
     async fn complete(
@@ -767,7 +873,7 @@ impl<B: Backend> ServerHandler for WardServer<B> {
             }),
         );
         let result = self
-            .with_events(&context, audit.as_ref(), |cx| {
+            .with_events(&context, audit.as_ref(), None, |cx| {
                 self.backend
                     .complete(request.r#ref, &argument.name, &argument.value, known, cx)
             })
@@ -775,7 +881,13 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         if let Some(audit) = &audit {
             finish(audit, &result);
         }
-        result
+        match result? {
+            Answer::Complete(result) => Ok(result),
+            Answer::InputRequired(_) => Err(ErrorData::internal_error(
+                "a completion cannot ask the client",
+                None,
+            )),
+        }
     }
 
     async fn set_level(

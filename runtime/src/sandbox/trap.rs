@@ -59,6 +59,13 @@ pub enum Failure {
     /// The plugin answered with something ward cannot use.
     #[error("invalid answer from the plugin: {0}")]
     Invalid(String),
+    /// The guest was stopped to wait for the client's answers (MCP
+    /// 2026-07-28 input requests); not a failure of the plugin.
+    #[error("{0}")]
+    Suspended(#[from] crate::backend::Suspended),
+    /// A replayed request began on another version of the plugin.
+    #[error("the request began on another version of this plugin (it was replaced since); send it again without `requestState`")]
+    Replaced,
 }
 
 /// How a call ended without an answer.
@@ -90,6 +97,9 @@ pub(super) fn explain(
         Stop::Interrupt(why) => return interrupted(why),
         Stop::Error(error) => error,
     };
+    if let Some(suspended) = error.downcast_ref::<crate::backend::Suspended>() {
+        return Failure::Suspended(*suspended);
+    }
     if limits.memory.exceeded() {
         return Failure::Memory {
             limit: limits.memory.limit(),

@@ -73,6 +73,22 @@ fn ask_badly() -> String {
     )
 }
 
+/// Asks the user something different on every run (the time is in the
+/// question): on MCP 2026-07-28, where ward replays a call to hand it the
+/// client's answers, the replay must be refused, not handed an answer to
+/// another question.
+fn ask_unstable() -> Result<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let answer = ward_guest::client::elicit(&ward_guest::json::json!({
+        "message": format!("It is {now} ns. What is your name?"),
+        "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}
+    }))?;
+    Ok(format!("got {answer}"))
+}
+
 #[derive(Deserialize, JsonSchema)]
 struct Sleep {
     /// Milliseconds to sleep (blocks in a host call, not in guest code).
@@ -287,6 +303,7 @@ ward_guest::plugin!(|p| {
     p.tool("alloc", "Allocates and touches `mb` MiB; reports how many it got", alloc);
     p.tool("spin", "Loops forever in pure computation", spin);
     p.tool("ask_badly", "Sends the client malformed sampling params, then asks 100 times", ask_badly);
+    p.tool("ask_unstable", "Asks the user a question that differs on every run", ask_unstable);
     p.tool("sleep", "Sleeps `ms` milliseconds, blocked in a host call", sleep);
     p.tool("recurse", "Recurses `depth` frames deep", recurse);
     p.tool("flood", "Returns a text of `bytes` bytes", flood);
