@@ -57,19 +57,34 @@ impl host::Host for State {
     fn resource_updated(&mut self, _uri: String) {}
 }
 
+/// The benchmark has no client: every question fails.
+fn no_client() -> Result<String, bindings::ward::plugin::types::Error> {
+    Err(bindings::ward::plugin::types::Error::Failed(
+        "no client".into(),
+    ))
+}
+
 impl bindings::ward::plugin::client::Host for State {
     fn create_message(
         &mut self,
         _params: String,
     ) -> Result<String, bindings::ward::plugin::types::Error> {
-        Err(bindings::ward::plugin::types::Error::Failed(
-            "no client".into(),
-        ))
+        no_client()
     }
     fn elicit(&mut self, _params: String) -> Result<String, bindings::ward::plugin::types::Error> {
-        Err(bindings::ward::plugin::types::Error::Failed(
-            "no client".into(),
-        ))
+        no_client()
+    }
+    fn list_roots(&mut self) -> Result<String, bindings::ward::plugin::types::Error> {
+        no_client()
+    }
+    fn ask(
+        &mut self,
+        requests: Vec<bindings::ward::plugin::client::InputRequest>,
+    ) -> Vec<Result<String, bindings::ward::plugin::types::Error>> {
+        requests.iter().map(|_| no_client()).collect()
+    }
+    fn supports(&mut self, _method: String) -> bool {
+        false
     }
 }
 

@@ -3,7 +3,7 @@
 // Build: cargo xtask plugins   (-> target/plugins/js-hello.wasm)
 // `ward_plugin.js` is sdk-guest/js/ward_plugin.js: the build copies it next
 // to this file before running componentize-js.
-import { tool, prompt, resource, sampleText, ToolError } from './ward_plugin.js';
+import { tool, prompt, resource, sampleText, ask, supports, ToolError } from './ward_plugin.js';
 
 // The world's exports must be exports of this module.
 export { tools, resources, prompts, completions } from './ward_plugin.js';
@@ -21,6 +21,28 @@ tool({
   input: { question: { type: 'string', description: 'What to ask.' } },
   annotations: { openWorld: true },
 }, ({ question }) => `The model says: ${sampleText(question, 200)}`);
+
+tool({
+  name: 'introduce',
+  description: "Asks the user's name and, if the client has roots, where it works, in one round (MCP elicitation and roots), then says hello.",
+  input: {},
+}, () => {
+  const questions = [{
+    key: 'name',
+    method: 'elicitation/create',
+    params: {
+      message: 'What is your name?',
+      requestedSchema: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+    },
+  }];
+  if (supports('roots/list')) questions.push({ key: 'roots', method: 'roots/list', params: {} });
+  const answers = ask(questions);
+  const failed = answers.find((a) => a instanceof Error);
+  if (failed) throw failed;
+  const name = answers[0].content?.name ?? 'stranger';
+  const roots = answers.length > 1 ? answers[1].roots.map((r) => r.uri) : [];
+  return `Hello ${name}, working in ${roots.join(', ') || 'no roots'}`;
+});
 
 // The JS engine in componentize-js has no Intl/ICU (no String.prototype.normalize),
 // so fold the common Latin accents by table: "Crème brûlée" -> "creme brulee".

@@ -17,7 +17,9 @@ from typing import Optional
 
 # The four export classes must be names of this module: componentize-py looks
 # them up here.
-from ward_plugin import Completions, Prompts, Resources, Tools, ToolError, prompt, resource, sample_text, tool
+from ward_plugin import (
+    Completions, Prompts, Resources, Tools, ToolError, ask as ask_client, prompt, resource, sample_text, supports, tool,
+)
 
 __all__ = ["Tools", "Resources", "Prompts", "Completions"]
 
@@ -89,6 +91,26 @@ def ask(question: str) -> str:
         question: What to ask.
     """
     return f"The model says: {sample_text(question, 200)}"
+
+
+@tool
+def introduce() -> str:
+    """Asks the user's name and, if the client has roots, where it works, in
+    one round (MCP elicitation and roots), then says hello.
+    """
+    questions = [("name", "elicitation/create", {
+        "message": "What is your name?",
+        "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    })]
+    if supports("roots/list"):
+        questions.append(("roots", "roots/list", {}))
+    answers = ask_client(questions)
+    for answer in answers:
+        if isinstance(answer, ToolError):
+            raise answer
+    name = (answers[0].get("content") or {}).get("name", "stranger")
+    roots = [root["uri"] for root in answers[1]["roots"]] if len(answers) > 1 else []
+    return f"Hello {name}, working in {', '.join(roots) or 'no roots'}"
 
 
 @resource("python-hello://about", name="about", description="What this plugin is.")

@@ -612,13 +612,16 @@ impl ClientRequests for AuditedClient {
     ) -> Pin<Box<dyn Future<Output = Result<Vec<ClientAnswer>, Suspended>> + Send + '_>> {
         Box::pin(async move {
             let started = std::time::Instant::now();
-            let logged: Vec<(ClientMethod, Value)> =
-                questions.iter().map(|q| (q.method, q.params.clone())).collect();
+            let logged: Vec<(ClientMethod, Value)> = questions
+                .iter()
+                .map(|q| (q.method, q.params.clone()))
+                .collect();
             let answers = self.inner.0.ask(questions).await;
             match &answers {
                 Ok(answers) => {
                     for ((method, params), answer) in logged.iter().zip(answers) {
-                        self.scope.client_request(*method, params, answer.into(), started);
+                        self.scope
+                            .client_request(*method, params, answer.into(), started);
                     }
                 }
                 Err(Suspended) => {

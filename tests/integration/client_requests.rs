@@ -9,8 +9,8 @@
 //! refused.
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientCapabilities, ErrorCode,
-    GetPromptRequestParams, InputRequiredResult, InputResponses, JsonObject, PromptMessageContent,
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, ContentBlock, ErrorCode,
+    GetPromptRequestParams, InputRequiredResult, InputResponses, JsonObject,
 };
 use rmcp::ServiceError;
 use serde_json::json;
@@ -150,13 +150,19 @@ async fn the_same_plugin_asks_a_legacy_client_and_a_stateless_one() {
         // A prompt asks too.
         let prompt = ward
             .client
-            .get_prompt(GetPromptRequestParams::new("test_input_required_result_prompt"))
+            .get_prompt(GetPromptRequestParams::new(
+                "test_input_required_result_prompt",
+            ))
             .await
             .unwrap();
-        let PromptMessageContent::Text { text } = &prompt.messages[0].content else {
+        let ContentBlock::Text(message) = &prompt.messages[0].content else {
             panic!("{prompt:?}")
         };
-        assert!(text.starts_with("Use this context:"), "{era:?}: {text}");
+        assert!(
+            message.text.starts_with("Use this context:"),
+            "{era:?}: {}",
+            message.text
+        );
     }
 }
 
@@ -164,11 +170,7 @@ fn once(tool: &str) -> CallToolRequestParams {
     CallToolRequestParams::new(tool.to_string()).with_arguments(JsonObject::new())
 }
 
-fn answering(
-    tool: &str,
-    state: &str,
-    responses: serde_json::Value,
-) -> CallToolRequestParams {
+fn answering(tool: &str, state: &str, responses: serde_json::Value) -> CallToolRequestParams {
     let responses: InputResponses = serde_json::from_value(responses).unwrap();
     once(tool)
         .with_input_responses(responses)
@@ -221,9 +223,16 @@ async fn a_request_state_is_bound_to_its_request_server_and_plugin_version() {
     // An answer that is not an elicitation result, under the right key.
     let error = refused(&ward, answering(tool, &state, json!({"confirm": 42}))).await;
     assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
-    assert!(error.message.contains("inputResponses[\"confirm\"]"), "{error:?}");
+    assert!(
+        error.message.contains("inputResponses[\"confirm\"]"),
+        "{error:?}"
+    );
     // The genuine retry completes.
-    match ward.client.call_tool_once(answering(tool, &state, yes.clone())).await {
+    match ward
+        .client
+        .call_tool_once(answering(tool, &state, yes.clone()))
+        .await
+    {
         Ok(CallToolResponse::Complete(result)) => {
             assert_eq!(text(&result), "state-ok: confirmed=true")
         }
@@ -251,7 +260,10 @@ async fn a_request_state_is_bound_to_its_request_server_and_plugin_version() {
     let error = refused(&ward, answering(tool, &state, yes)).await;
     assert!(error.message.contains("another version"), "{error:?}");
     // The new version serves fresh requests.
-    assert!(input_required(&ward, once(tool)).await.request_state.is_some());
+    assert!(input_required(&ward, once(tool))
+        .await
+        .request_state
+        .is_some());
 }
 
 #[tokio::test]

@@ -73,6 +73,31 @@ async fn python_and_js_plugins_answer_like_rust_ones() {
     assert!(is_error(&r) && text(&r).contains("/name"), "{r:?}");
 }
 
+#[tokio::test]
+async fn python_and_js_plugins_ask_the_client_in_both_eras() {
+    let dir = Dir::new();
+    dir.plugin("python-hello", "python-hello")
+        .plugin("js-hello", "js-hello");
+    let capabilities = rmcp::model::ClientCapabilities::builder()
+        .enable_elicitation()
+        .enable_roots()
+        .build();
+    // A legacy client gets requests; a 2026-07-28 one an input-required
+    // result with both questions, and the plugin is replayed with the answers.
+    for era in [Era::Legacy("2025-11-25"), Era::Modern] {
+        let ward = Ward::start_with(serve_command(dir.path()), era, capabilities.clone()).await;
+        for tool in ["python-hello_introduce", "js-hello_introduce"] {
+            let r = ward.call(tool, json!({})).await;
+            assert_eq!(
+                text(&r),
+                format!("Hello Ada, working in {ROOT}"),
+                "{tool} {era:?}"
+            );
+        }
+        assert_eq!(ward.asked.lock().unwrap().len(), 4, "{era:?}");
+    }
+}
+
 /// Scaffolds, builds and serves a project; returns what its greet answered.
 async fn scaffold_build_and_call(lang: &str) -> String {
     let work = tempfile::tempdir().unwrap();

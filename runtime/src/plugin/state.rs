@@ -13,9 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::host::{self, LogLevel};
 use super::bindings::{client, types};
-use crate::backend::{
-    CallContext, ClientHandle, ClientMethod, GuestEvent, Question, ServerEvent,
-};
+use crate::backend::{CallContext, ClientHandle, ClientMethod, GuestEvent, Question, ServerEvent};
 use crate::sandbox::outbound::HttpHooks;
 use crate::sandbox::{CallLimits, Limited};
 
@@ -120,7 +118,11 @@ impl CallState {
             } else {
                 match serde_json::from_str(&params) {
                     Ok(params) => {
-                        asked.push(Question { key, method, params });
+                        asked.push(Question {
+                            key,
+                            method,
+                            params,
+                        });
                         None
                     }
                     Err(e) => Some(Err(types::Error::InvalidParams(format!(
@@ -207,10 +209,12 @@ impl client::Host for CallState {
     }
 
     async fn supports(&mut self, method: String) -> wasmtime::Result<bool> {
-        Ok(match (&self.request.client, ClientMethod::from_name(&method)) {
-            (Some(client), Some(method)) => client.0.supports(method),
-            _ => false,
-        })
+        Ok(
+            match (&self.request.client, ClientMethod::from_name(&method)) {
+                (Some(client), Some(method)) => client.0.supports(method),
+                _ => false,
+            },
+        )
     }
 }
 

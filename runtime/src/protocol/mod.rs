@@ -22,8 +22,8 @@
 
 mod client;
 pub mod http;
-pub mod replay;
 pub mod jsonrpc;
+pub mod replay;
 pub mod server;
 pub mod transport;
 

@@ -140,7 +140,9 @@ impl Replay {
         };
         let pin = match state.plugin.as_str() {
             "" => None,
-            hex => Some(parse_digest(hex).ok_or_else(|| refused(RequestStateError::MalformedFormat))?),
+            hex => {
+                Some(parse_digest(hex).ok_or_else(|| refused(RequestStateError::MalformedFormat))?)
+            }
         };
         // The client's answers, to questions of earlier rounds or not yet
         // asked (an answer is only ever used for a question the guest asks,
@@ -196,10 +198,9 @@ impl Replay {
                 .collect(),
         };
         let options = SealOptions::new().associated_data(binding).ttl(key.1);
-        let sealed = key
-            .0
-            .seal_json_with(&state, &options)
-            .map_err(|e| ErrorData::internal_error(format!("cannot seal requestState: {e}"), None))?;
+        let sealed = key.0.seal_json_with(&state, &options).map_err(|e| {
+            ErrorData::internal_error(format!("cannot seal requestState: {e}"), None)
+        })?;
         let requests = std::mem::take(&mut round.pending).into_iter().collect();
         Ok(InputRequiredResult::new(Some(requests), Some(sealed)))
     }
@@ -207,7 +208,12 @@ impl Replay {
     fn answer(&self, questions: Vec<Question>) -> Result<Vec<ClientAnswer>, Suspended> {
         let mut round = lock(&self.round);
         let mut answers = Vec::with_capacity(questions.len());
-        for Question { key, method, params } in questions {
+        for Question {
+            key,
+            method,
+            params,
+        } in questions
+        {
             if !declared(&self.capabilities, method) {
                 // The spec forbids asking; the whole request fails (-32021).
                 round.stop = Some(ErrorData::missing_required_client_capability(required(
@@ -216,7 +222,11 @@ impl Replay {
                 return Err(Suspended);
             }
             let digest = question_digest(method, &params);
-            if round.asked.get(&key).is_some_and(|before| *before != digest) {
+            if round
+                .asked
+                .get(&key)
+                .is_some_and(|before| *before != digest)
+            {
                 round.stop = Some(ErrorData::internal_error(
                     format!(
                         "the plugin asked `{key}` differently than before (on an earlier run of \
@@ -371,9 +381,15 @@ mod tests {
         );
         assert!(answers.is_err(), "b has no answer yet");
         let second = replay.stopped(&key, b"bound", Some([7; 32])).unwrap();
-        assert_eq!(second.input_requests.unwrap().keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            second.input_requests.unwrap().keys().collect::<Vec<_>>(),
+            ["b"]
+        );
         // The state keeps a's answer and drops the key nobody asked.
-        let state: State = key.0.open_json_with(&second.request_state.unwrap(), b"bound").unwrap();
+        let state: State = key
+            .0
+            .open_json_with(&second.request_state.unwrap(), b"bound")
+            .unwrap();
         assert_eq!(state.answers.keys().collect::<Vec<_>>(), ["a"]);
         assert_eq!(state.plugin, hex([7; 32]));
     }
@@ -382,7 +398,11 @@ mod tests {
     fn a_question_asked_differently_is_refused() {
         let key = StateKey::random();
         let (_, replay) = run(&key, None, serde_json::json!({}), vec![elicit("a", "A?")]);
-        let state = replay.stopped(&key, b"bound", None).unwrap().request_state.unwrap();
+        let state = replay
+            .stopped(&key, b"bound", None)
+            .unwrap()
+            .request_state
+            .unwrap();
         let (answers, replay) = run(
             &key,
             Some(&state),
@@ -398,26 +418,42 @@ mod tests {
     fn a_state_expires() {
         let key = StateKey(StateKey::random().0, Duration::from_millis(1));
         let (_, replay) = run(&key, None, serde_json::json!({}), vec![elicit("a", "A?")]);
-        let state = replay.stopped(&key, b"bound", None).unwrap().request_state.unwrap();
+        let state = replay
+            .stopped(&key, b"bound", None)
+            .unwrap()
+            .request_state
+            .unwrap();
         // Expiry is time passing; there is nothing to wait on but the clock.
         std::thread::sleep(Duration::from_millis(5));
-        let error = Replay::open(&key, b"bound", Some(&state), None, all()).err().unwrap();
+        let error = Replay::open(&key, b"bound", Some(&state), None, all())
+            .err()
+            .unwrap();
         assert!(error.message.contains("expired"), "{error:?}");
         // Another binding, or another key: the integrity check.
         let fresh = StateKey::random();
-        let error = Replay::open(&fresh, b"bound", Some(&state), None, all()).err().unwrap();
+        let error = Replay::open(&fresh, b"bound", Some(&state), None, all())
+            .err()
+            .unwrap();
         assert!(error.message.contains("integrity check"), "{error:?}");
     }
 
     #[test]
     fn a_capability_the_client_lacks_stops_the_request() {
         let key = StateKey::random();
-        let (replay, _) = Replay::open(&key, b"bound", None, None, ClientCapabilities::default()).unwrap();
+        let (replay, _) =
+            Replay::open(&key, b"bound", None, None, ClientCapabilities::default()).unwrap();
         assert!(!replay.supports(ClientMethod::ListRoots));
-        let roots = Question { key: "r".into(), method: ClientMethod::ListRoots, params: serde_json::json!({}) };
+        let roots = Question {
+            key: "r".into(),
+            method: ClientMethod::ListRoots,
+            params: serde_json::json!({}),
+        };
         assert!(replay.answer(vec![roots]).is_err());
         let error = replay.stopped(&key, b"bound", None).unwrap_err();
         assert_eq!(error.code.0, -32021);
-        assert_eq!(error.data.unwrap()["requiredCapabilities"], serde_json::json!({"roots": {}}));
+        assert_eq!(
+            error.data.unwrap()["requiredCapabilities"],
+            serde_json::json!({"roots": {}})
+        );
     }
 }

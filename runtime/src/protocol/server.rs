@@ -28,13 +28,14 @@ use base64::Engine as _;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
     CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse, Implementation,
-    InitializeRequestParams, InputRequiredResult, InputResponses, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotification,
-    LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam,
-    PromptListChangedNotification, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, ResourceListChangedNotification, ResourceUpdatedNotification,
-    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, ServerNotification,
-    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, ToolListChangedNotification,
+    InitializeRequestParams, InitializeResult, InputRequiredResult, InputResponses,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    LoggingLevel, LoggingMessageNotification, LoggingMessageNotificationParam,
+    PaginatedRequestParams, ProgressNotificationParam, PromptListChangedNotification,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResourceListChangedNotification, ResourceUpdatedNotification, ResourceUpdatedNotificationParam,
+    ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, ToolListChangedNotification,
     UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};

@@ -227,7 +227,9 @@ fn guest_error(plugin: &Plugin, what: &'static str, name: &str, e: types::Error)
 fn failure(plugin: &Plugin, f: Failure) -> BackendError {
     match f {
         Failure::Suspended(s) => BackendError::Suspended(s),
-        Failure::Replaced => BackendError::InvalidParams(format!("plugin `{}`: {f}", plugin.name())),
+        Failure::Replaced => {
+            BackendError::InvalidParams(format!("plugin `{}`: {f}", plugin.name()))
+        }
         Failure::Cancelled => BackendError::Internal("cancelled by the client".into()),
         f => BackendError::Internal(failure_text(plugin, f)),
     }
@@ -283,9 +285,9 @@ impl Backend for Registry {
         };
         let (response, cost) = plugin.run(request, &cx).await;
         let mut result = match response {
-            Err(
-                f @ (Failure::Cancelled | Failure::Suspended(_) | Failure::Replaced),
-            ) => return Err(failure(plugin, f)),
+            Err(f @ (Failure::Cancelled | Failure::Suspended(_) | Failure::Replaced)) => {
+                return Err(failure(plugin, f))
+            }
             Err(f) => tool_error(failure_text(plugin, f)),
             Ok(Response::Tool(Ok(r))) => tool_result(&route, r).await,
             Ok(Response::Tool(Err(e))) => tool_error(guest_text(
