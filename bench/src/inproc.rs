@@ -55,6 +55,7 @@ impl host::Host for State {
         false
     }
     fn resource_updated(&mut self, _uri: String) {}
+    fn lists_changed(&mut self) {}
 }
 
 /// The benchmark has no client: every question fails.
@@ -79,9 +80,9 @@ impl bindings::ward::plugin::client::Host for State {
     }
     fn ask(
         &mut self,
-        requests: Vec<bindings::ward::plugin::client::InputRequest>,
+        _requests: String,
     ) -> Vec<Result<String, bindings::ward::plugin::types::Error>> {
-        requests.iter().map(|_| no_client()).collect()
+        vec![no_client()]
     }
     fn supports(&mut self, _method: String) -> bool {
         false

@@ -126,6 +126,10 @@ impl ClientMethod {
     }
 }
 
+/// Requests to the client (sampling, elicitation, roots) one call may make;
+/// on MCP 2026-07-28, across all the rounds of its replays.
+pub const MAX_CLIENT_REQUESTS_PER_CALL: u32 = 16;
+
 /// One request a guest makes of its client, named by the guest: on MCP
 /// 2026-07-28 the key is what the client answers under.
 #[derive(Debug, Clone)]

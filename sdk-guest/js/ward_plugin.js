@@ -39,6 +39,7 @@ import {
   progress as hostProgress,
   cancelled as hostCancelled,
   resourceUpdated as hostResourceUpdated,
+  listsChanged as hostListsChanged,
 } from 'ward:plugin/host@0.1.1';
 import {
   createMessage as clientCreateMessage,
@@ -207,6 +208,11 @@ export const progress = (value, total, message) => hostProgress(value, total ?? 
 export const cancelled = () => hostCancelled();
 /** Tells subscribed clients that a resource changed. */
 export const resourceUpdated = (uri) => hostResourceUpdated(uri);
+/**
+ * Says that this plugin's tools, resources or prompts changed (lists that depend
+ * on a granted file, say): when the call ends, ward lists the plugin again.
+ */
+export const listsChanged = () => hostListsChanged();
 
 // ------------------------------------------------- requests to the client
 
@@ -248,12 +254,8 @@ export const supports = (method) => clientSupports(method);
  * the result object or a `ToolError` (not thrown).
  */
 export function ask(requests) {
-  const asked = requests.map(({ key, method, params }) => ({
-    key,
-    method,
-    params: JSON.stringify(params ?? {}),
-  }));
-  return clientAsk(asked).map((answer) =>
+  const asked = requests.map(({ key, method, params }) => ({ key, method, params: params ?? {} }));
+  return clientAsk(JSON.stringify(asked)).map((answer) =>
     answer.tag === 'ok' ? JSON.parse(answer.val) : new ToolError(errorText(answer.val)),
   );
 }

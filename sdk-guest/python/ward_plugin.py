@@ -49,7 +49,7 @@ __all__ = [
     "ToolError", "InvalidParams", "NotFound",
     "Result", "text", "image", "audio", "resource_link", "embedded",
     "log", "progress", "cancelled", "resource_updated",
-    "create_message", "elicit", "sample_text", "list_roots", "supports", "ask",
+    "create_message", "elicit", "sample_text", "list_roots", "supports", "ask", "lists_changed",
     "schema_for", "list_tools", "call_tool",
     "Tools", "Resources", "Prompts", "Completions",
 ]
@@ -463,6 +463,15 @@ def resource_updated(uri: str) -> None:
         h.resource_updated(uri)
 
 
+def lists_changed() -> None:
+    """Says that this plugin's tools, resources or prompts changed (lists that
+    depend on a granted file, say): when the call ends, ward lists the plugin
+    again and tells clients what changed."""
+    h = _host()
+    if h is not None:
+        h.lists_changed()
+
+
 # --------------------------------------------------------------------------
 # Requests to the client (sampling, elicitation)
 # --------------------------------------------------------------------------
@@ -531,10 +540,9 @@ def ask(requests: list) -> list:
     if client is None:
         raise ToolError("there is no client outside ward")
     from componentize_py_types import Ok  # type: ignore
-    asked = [client.InputRequest(key=key, method=method, params=json.dumps(params))
-             for key, method, params in requests]
+    asked = [{"key": key, "method": method, "params": params} for key, method, params in requests]
     answers = []
-    for answer in client.ask(asked):
+    for answer in client.ask(json.dumps(asked)):
         if isinstance(answer, Ok):
             answers.append(json.loads(answer.value))
         else:

@@ -73,15 +73,27 @@ impl Input {
 /// Asks several questions in one round (on 2026-07-28, one input-required
 /// result) and returns their answers in the same order.
 pub fn ask(inputs: &[Input]) -> Vec<Result<Value>> {
-    let requests: Vec<client::InputRequest> = inputs
+    let requests: Vec<Value> = inputs
         .iter()
-        .map(|input| client::InputRequest {
-            key: input.key.clone(),
-            method: input.method.to_owned(),
-            params: input.params.to_string(),
+        .map(|input| {
+            serde_json::json!({"key": input.key, "method": input.method, "params": input.params})
         })
         .collect();
-    client::ask(&requests).into_iter().map(answer).collect()
+    let answers: Vec<Result<Value>> = client::ask(&Value::Array(requests).to_string())
+        .into_iter()
+        .map(answer)
+        .collect();
+    match answers.len() == inputs.len() {
+        true => answers,
+        // ward refused the whole batch with one error: every input gets it.
+        false => {
+            let error = answers
+                .into_iter()
+                .find_map(|a| a.err())
+                .unwrap_or_else(|| Error::failed("the client gave no answers"));
+            inputs.iter().map(|_| Err(error.clone())).collect()
+        }
+    }
 }
 
 /// Asks the client's model one question and returns the text of its answer

@@ -29,3 +29,11 @@ pub fn cancelled() -> bool {
 pub fn resource_updated(uri: impl AsRef<str>) {
     host::resource_updated(uri.as_ref());
 }
+
+/// Says that this plugin's tools, resources or prompts changed (for lists
+/// that depend on more than the code, such as a file in a granted
+/// directory): when the current call ends, ward lists the plugin again and
+/// tells clients what changed, before it answers the call.
+pub fn lists_changed() {
+    host::lists_changed();
+}

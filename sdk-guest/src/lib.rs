@@ -101,7 +101,7 @@
 //!   [`PromptBuilder::complete`] / [`TemplateBuilder::complete`] take a
 //!   closure, `suggest` a fixed list filtered by prefix.
 //! * **Host helpers**: [`log`], [`progress`], [`cancelled`],
-//!   [`resource_updated`].
+//!   [`resource_updated`], [`lists_changed`].
 //!
 //! Your crate needs `serde` (with `derive`) and `schemars` 1.x as
 //! dependencies for the derives; everything else comes from this crate.
@@ -141,7 +141,7 @@ pub use bindings::exports::ward::plugin::tools::ToolResult;
 pub use bindings::ward::plugin::types::{Content, Media, ResourceBody, ResourceContents, ResourceLink};
 pub use content::{IntoContents, IntoPromptResult, IntoToolResult, Structured};
 pub use error::{Error, ErrorKind, Result};
-pub use host::{cancelled, log, progress, resource_updated, Level};
+pub use host::{cancelled, lists_changed, log, progress, resource_updated, Level};
 pub use plugin::{
     Args, Plugin, PromptBuilder, PromptHandler, ResourceBuilder, TemplateBuilder, ToolBuilder, ToolHandler,
 };
@@ -153,7 +153,7 @@ pub use serde_json as json;
 /// Everything a plugin usually needs: `use ward_guest::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        cancelled, fail, log, progress, resource_updated, Args, Content, Error, Level, Plugin, PromptMessage,
+        cancelled, fail, lists_changed, log, progress, resource_updated, Args, Content, Error, Level, Plugin, PromptMessage,
         PromptResult, ResourceContents, ResourceLink, Result, Structured, ToolResult, Vars,
     };
     pub use schemars::JsonSchema;

@@ -1,5 +1,6 @@
 //! Hot reload with a client connected: drops, replacements, broken files,
-//! slow copies, deletions, policy edits, and calls during rapid replacement.
+//! slow copies, deletions, policy edits, calls during rapid replacement, and
+//! plugins that say their own lists changed (`host.lists-changed`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -111,7 +112,7 @@ async fn a_deleted_plugin_is_unloaded() {
     let dir = Dir::new();
     dir.plugin("hello", "hello").plugin("conformance", "gone");
     let mut ward = Ward::start(dir.path()).await;
-    assert_eq!(ward.client.list_all_prompts().await.unwrap().len(), 4);
+    assert_eq!(ward.client.list_all_prompts().await.unwrap().len(), 5);
     std::fs::remove_file(dir.path().join("gone.wasm")).unwrap();
     tools_changed(&mut ward).await;
     assert_eq!(ward.tool_names().await, vec!["hello_greet"]);
@@ -212,4 +213,56 @@ async fn modern_clients_hear_list_changes_on_their_listen_stream() {
         "{note:?}"
     );
     assert_eq!(ward.tool_names().await, vec!["late_greet"]);
+}
+
+#[tokio::test]
+async fn a_plugin_that_says_its_lists_changed_is_listed_again() {
+    // The conformance plugin lists test_dynamic_tool / test_dynamic_prompt
+    // while a marker exists in its granted /state; its triggers flip the
+    // marker and call `lists-changed`.
+    let dir = Dir::new();
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    let policy =
+        std::fs::read_to_string(repo().join("plugins/conformance/conformance.toml")).unwrap();
+    dir.plugin("conformance", "conformance").policy(
+        "conformance",
+        &format!("{policy}\n[[fs]]\nhost = \"./state\"\nguest = \"/state\"\nmode = \"rw\"\n"),
+    );
+    let mut ward = Ward::start(dir.path()).await;
+    let dynamic = |names: &[String]| names.iter().any(|n| n == "test_dynamic_tool");
+    assert!(!dynamic(&ward.tool_names().await));
+
+    let r = ward.call("test_trigger_tool_change", json!({})).await;
+    assert_eq!(text(&r), "test_dynamic_tool added");
+    // The notification came before the answer: it is already queued.
+    tools_changed(&mut ward).await;
+    assert!(dynamic(&ward.tool_names().await));
+    assert_eq!(
+        text(&ward.call("test_dynamic_tool", json!({})).await),
+        "dynamic"
+    );
+
+    let r = ward.call("test_trigger_tool_change", json!({})).await;
+    assert_eq!(text(&r), "test_dynamic_tool removed");
+    tools_changed(&mut ward).await;
+    assert!(!dynamic(&ward.tool_names().await));
+
+    ward.call("test_trigger_prompt_change", json!({})).await;
+    ward.wait_for("prompts/list_changed", |n| {
+        matches!(n, Note::PromptsChanged)
+    })
+    .await;
+    let prompts = ward.client.list_all_prompts().await.unwrap();
+    assert!(
+        prompts.iter().any(|p| p.name == "test_dynamic_prompt"),
+        "{prompts:?}"
+    );
+
+    // Without the grant the trigger fails, and nothing changes.
+    let bare = Dir::new();
+    bare.plugin("conformance", "conformance")
+        .policy("conformance", &policy);
+    let ward = Ward::start(bare.path()).await;
+    let r = ward.call("test_trigger_tool_change", json!({})).await;
+    assert!(is_error(&r) && text(&r).contains("/state granted"), "{r:?}");
 }

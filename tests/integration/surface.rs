@@ -113,13 +113,14 @@ async fn prompts_with_and_without_arguments_in_every_era() {
         assert_eq!(
             names,
             vec![
+                "test_input_required_result_prompt",
                 "test_prompt_with_arguments",
                 "test_prompt_with_embedded_resource",
                 "test_prompt_with_image",
                 "test_simple_prompt"
             ]
         );
-        let with_args = &prompts[0];
+        let with_args = &prompts[1];
         let args = with_args.arguments.as_ref().unwrap();
         assert_eq!(args.len(), 2);
         assert!(args
@@ -361,11 +362,11 @@ async fn every_list_paginates_with_opaque_cursors() {
         // The helpers follow every cursor to the end.
         assert_eq!(
             ward.client.list_all_tools().await.unwrap().len(),
-            15,
+            27,
             "{era:?}"
         );
         assert_eq!(ward.client.list_all_resources().await.unwrap().len(), 3);
-        assert_eq!(ward.client.list_all_prompts().await.unwrap().len(), 4);
+        assert_eq!(ward.client.list_all_prompts().await.unwrap().len(), 5);
         let bad = ward
             .client
             .list_tools(Some(

@@ -33,6 +33,16 @@ pub const SUITE_VERSION: &str = "0.2.0-alpha.12";
 pub const NODE_VERSION: &str = "22.23.3";
 /// The requirement sets run, one suite run each.
 pub const REVISIONS: &[&str] = &["2025-11-25", "2026-07-28"];
+/// Added to the conformance plugin's policy for the suite: the directory
+/// where `test_trigger_tool_change` / `test_trigger_prompt_change` keep the
+/// markers their lists depend on.
+const STATE_GRANT: &str = "
+[[fs]]
+host = \"../state\"
+guest = \"/state\"
+mode = \"rw\"
+";
+
 /// The baseline, relative to the repository root.
 pub const BASELINE: &str = "tests/conformance-baseline.toml";
 
@@ -83,6 +93,12 @@ pub fn run() -> Result<()> {
             bail!("{} is missing after `cargo xtask plugins`", from.display());
         }
     }
+    // The list-changed fixtures keep their markers in /state: grant it.
+    fs::create_dir_all(work.join("state"))?;
+    let policy = plugins.join("conformance.toml");
+    let mut text = fs::read_to_string(&policy).unwrap_or_default();
+    text.push_str(STATE_GRANT);
+    fs::write(&policy, text)?;
 
     let mut ward = Ward::start(
         &ward_bin,

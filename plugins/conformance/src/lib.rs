@@ -259,6 +259,37 @@ fn input_required_prompt() -> Result<Vec<PromptMessage>> {
     ))])
 }
 
+// ----- lists that change (subscriptions/listen, list_changed) -----
+//
+// Every call runs in a fresh instance, so a list that changes must depend
+// on something outside the code: here a marker file in /state, a directory
+// `cargo xtask conformance` grants. A trigger flips its marker and says so
+// (`lists_changed`); ward lists the plugin again and tells clients.
+
+/// Where the markers live (granted read-write by the suite's policy).
+const STATE: &str = "/state";
+
+fn marker(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(STATE).join(name)
+}
+
+/// Adds or removes the marker `name`, then tells ward the lists changed.
+fn toggle(name: &str, what: &str) -> Result<String> {
+    let path = marker(name);
+    let result = if path.exists() {
+        std::fs::remove_file(&path).map(|()| "removed")
+    } else {
+        std::fs::write(&path, b"").map(|()| "added")
+    };
+    let done = result.map_err(|e| {
+        Error::failed(format!(
+            "cannot change the {what} list: {e} (it needs {STATE} granted read-write)"
+        ))
+    })?;
+    lists_changed();
+    Ok(format!("{what} {done}"))
+}
+
 /// Asks with `schema` and reports the answer as the fixture does.
 fn elicit_with(message: &str, schema: ward_guest::json::Value) -> Result<String> {
     let answer = client::elicit(&json!({ "message": message, "requestedSchema": schema }))?;
@@ -439,6 +470,19 @@ ward_guest::plugin!(|p| {
         input_required_elicitation,
     );
     p.tool(
+        "test_trigger_tool_change",
+        "Adds or removes the tool test_dynamic_tool (the tool list changes)",
+        || toggle("dynamic-tool", "test_dynamic_tool"),
+    );
+    p.tool(
+        "test_trigger_prompt_change",
+        "Adds or removes the prompt test_dynamic_prompt (the prompt list changes)",
+        || toggle("dynamic-prompt", "test_dynamic_prompt"),
+    );
+    if marker("dynamic-tool").exists() {
+        p.tool("test_dynamic_tool", "A tool that test_trigger_tool_change added", || "dynamic");
+    }
+    p.tool(
         "test_resource_updated",
         "Tells subscribed clients that test://watched-resource changed (ward's stand-in for the fixture's timer)",
         || {
@@ -467,6 +511,9 @@ ward_guest::plugin!(|p| {
         .mime_type("text/plain");
 
     // ----- prompts -----
+    if marker("dynamic-prompt").exists() {
+        p.prompt("test_dynamic_prompt", "A prompt that test_trigger_prompt_change added", || "dynamic");
+    }
     p.prompt(
         "test_input_required_result_prompt",
         "A prompt that asks the user for context first (input-required result, key user_context)",

@@ -75,32 +75,48 @@ pub struct Cost {
     pub duration: Duration,
 }
 
+/// How a call ended.
+pub(crate) struct Ran {
+    /// The guest's answer, or why there is none.
+    pub response: Result<Response, Failure>,
+    /// What the call cost.
+    pub cost: Cost,
+    /// Whether the guest said its lists changed (`host.lists-changed`).
+    pub lists_changed: bool,
+}
+
+impl Ran {
+    fn failed(failure: Failure) -> Self {
+        Self {
+            response: Err(failure),
+            cost: Cost::default(),
+            lists_changed: false,
+        }
+    }
+}
+
 impl Plugin {
     /// Runs `request` in a fresh instance in the plugin's sandbox.
-    pub(crate) async fn run(
-        &self,
-        request: Request,
-        cx: &CallContext,
-    ) -> (Result<Response, Failure>, Cost) {
+    pub(crate) async fn run(&self, request: Request, cx: &CallContext) -> Ran {
         if let Some(served) = &cx.served {
             served.plugin(&self.name, self.digest, &self.policy().env);
         }
         if cx.pin.is_some_and(|pin| pin != self.digest) {
-            return (Err(Failure::Replaced), Cost::default());
+            return Ran::failed(Failure::Replaced);
         }
         let sandbox = &self.sandbox;
         let (clock, ticket) = match sandbox.admit(&cx.cancel).await {
             Ok(admitted) => admitted,
             Err(failure) => {
                 tracing::warn!(plugin = %self.name, "call failed: {failure}");
-                return (Err(failure), Cost::default());
+                return Ran::failed(failure);
             }
         };
         tracing::debug!(plugin = %self.name, "call started");
         let output = Captured::default();
         let mut store = match self.store(cx, &clock, &output) {
             Ok(store) => store,
-            Err(e) => return (Err(Failure::Trap(format!("{e:#}"))), Cost::default()),
+            Err(e) => return Ran::failed(Failure::Trap(format!("{e:#}"))),
         };
         let outcome = clock
             .race(async {
@@ -109,6 +125,7 @@ impl Plugin {
             })
             .await;
         let limits = &store.data().limits;
+        let lists_changed = store.data().request.lists_changed;
         let cost = Cost {
             fuel: sandbox.fuel_used(&store),
             peak_memory: limits.peak_memory(),
@@ -138,7 +155,11 @@ impl Plugin {
         if let Some(served) = &cx.served {
             served.cost(cost.fuel, cost.peak_memory, cost.duration);
         }
-        (result, cost)
+        Ran {
+            response: result,
+            cost,
+            lists_changed,
+        }
     }
 
     fn store(

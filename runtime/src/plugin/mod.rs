@@ -104,12 +104,26 @@ impl Plugin {
             manifest: Manifest::default(),
             digest,
         };
-        let (response, _) = plugin.run(Request::Manifest, &CallContext::default()).await;
-        match response.context("listing what it offers")? {
+        let ran = plugin.run(Request::Manifest, &CallContext::default()).await;
+        match ran.response.context("listing what it offers")? {
             Response::Manifest(m) => plugin.manifest = m,
             _ => unreachable!("a manifest request answers with a manifest"),
         }
         Ok(plugin)
+    }
+
+    /// The same plugin, asked again what it offers: for a plugin that said
+    /// its lists changed (`host.lists-changed`).
+    pub async fn relisted(&self) -> Result<Self> {
+        Self::new(
+            self.runtime.clone(),
+            &self.name,
+            self.pre.component(),
+            self.policy().clone(),
+            self.digest,
+            self.server.clone(),
+        )
+        .await
     }
 
     /// The plugin's name (its file stem).

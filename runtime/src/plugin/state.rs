@@ -22,8 +22,7 @@ pub const MAX_LOG_MESSAGE: usize = 8 * 1024;
 /// Log and progress messages one call may send before further ones are
 /// dropped, so a flooding guest cannot flood the client.
 pub const MAX_EVENTS_PER_CALL: u32 = 1_000;
-/// Requests to the client (sampling, elicitation) one call may make.
-pub const MAX_CLIENT_REQUESTS_PER_CALL: u32 = 16;
+pub use crate::backend::MAX_CLIENT_REQUESTS_PER_CALL;
 /// Largest parameters of one request to the client.
 pub const MAX_CLIENT_REQUEST_BYTES: usize = 1 << 20;
 
@@ -49,6 +48,8 @@ pub struct RequestState {
     pub server: Option<broadcast::Sender<ServerEvent>>,
     /// The client of this request, for sampling and elicitation.
     pub client: Option<ClientHandle>,
+    /// Set by `host.lists-changed`: list the plugin again after the call.
+    pub lists_changed: bool,
     events_sent: u32,
     client_requests: u32,
 }
@@ -66,6 +67,7 @@ impl RequestState {
             events: cx.events.clone(),
             server,
             client: cx.client.clone(),
+            lists_changed: false,
             events_sent: 0,
             client_requests: 0,
         }
@@ -86,6 +88,80 @@ impl Limited for CallState {
     }
 }
 
+/// A question as the guest wrote it, or why it cannot be asked.
+type Asked = Result<Question, types::Error>;
+
+/// Checks one question: its key, its method and the size of its params.
+fn question(key: String, method: &str, params: serde_json::Value, size: usize) -> Asked {
+    let Some(method) = ClientMethod::from_name(method) else {
+        return Err(types::Error::InvalidParams(format!(
+            "`{method}` cannot be asked of the client: use sampling/createMessage, \
+             elicitation/create or roots/list"
+        )));
+    };
+    let name = method.as_str();
+    if size > MAX_CLIENT_REQUEST_BYTES {
+        return Err(types::Error::InvalidParams(format!(
+            "{name} params of {size} bytes exceed the limit of {MAX_CLIENT_REQUEST_BYTES}"
+        )));
+    }
+    Ok(Question {
+        key,
+        method,
+        params,
+    })
+}
+
+/// Whether a guest may name a question `key` (ward's own keys, for
+/// `create-message`, `elicit` and `list-roots`, contain a `:`).
+fn valid_key(key: &str) -> bool {
+    (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// The questions of an `ask`, from its JSON.
+fn questions(requests: &str) -> Result<Vec<Asked>, types::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Request {
+        key: String,
+        method: String,
+        #[serde(default)]
+        params: serde_json::Value,
+    }
+    let limit = MAX_CLIENT_REQUESTS_PER_CALL as usize * MAX_CLIENT_REQUEST_BYTES;
+    if requests.len() > limit {
+        return Err(types::Error::InvalidParams(format!(
+            "ask: {} bytes of requests exceed the limit of {limit}",
+            requests.len()
+        )));
+    }
+    let requests: Vec<Request> = serde_json::from_str(requests).map_err(|e| {
+        types::Error::InvalidParams(format!(
+            "ask: requests must be a JSON array of {{\"key\", \"method\", \"params\"}}: {e}"
+        ))
+    })?;
+    Ok(requests
+        .into_iter()
+        .map(|r| {
+            if !valid_key(&r.key) {
+                return Err(types::Error::InvalidParams(format!(
+                    "ask: `{}` is not a valid key: use 1 to 64 letters, digits, `_`, `-` or `.`",
+                    r.key.chars().take(80).collect::<String>()
+                )));
+            }
+            let params = match r.params {
+                serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+                params => params,
+            };
+            let size = params.to_string().len();
+            question(r.key, &r.method, params, size)
+        })
+        .collect())
+}
+
 impl CallState {
     /// Asks the client `questions` (one round), within the per-call caps.
     /// A question the caps or a bad parameter refuse gets its error and is
@@ -93,41 +169,29 @@ impl CallState {
     /// for a 2026-07-28 client's answers.
     async fn ask_client(
         &mut self,
-        questions: Vec<(String, ClientMethod, String)>,
+        questions: Vec<Asked>,
     ) -> wasmtime::Result<Vec<Result<String, types::Error>>> {
         let r = &mut self.request;
         let mut answers: Vec<Option<Result<String, types::Error>>> = Vec::new();
         let mut asked = Vec::new();
-        for (key, method, params) in questions {
-            let name = method.as_str();
-            let refused = |message: String| Some(Err(types::Error::Failed(message)));
-            r.client_requests += 1;
-            let answer = if r.client.is_none() {
-                refused(format!(
-                    "{name} is not available: no client is waiting on this request"
-                ))
-            } else if r.client_requests > MAX_CLIENT_REQUESTS_PER_CALL {
-                refused(format!(
-                    "{name} refused: a call may make at most {MAX_CLIENT_REQUESTS_PER_CALL} requests to the client"
-                ))
-            } else if params.len() > MAX_CLIENT_REQUEST_BYTES {
-                Some(Err(types::Error::InvalidParams(format!(
-                    "{name} params of {} bytes exceed the limit of {MAX_CLIENT_REQUEST_BYTES}",
-                    params.len()
-                ))))
-            } else {
-                match serde_json::from_str(&params) {
-                    Ok(params) => {
-                        asked.push(Question {
-                            key,
-                            method,
-                            params,
-                        });
+        for question in questions {
+            let answer = match question {
+                Err(e) => Some(Err(e)),
+                Ok(question) => {
+                    let name = question.method.as_str();
+                    r.client_requests += 1;
+                    if r.client.is_none() {
+                        Some(Err(types::Error::Failed(format!(
+                            "{name} is not available: no client is waiting on this request"
+                        ))))
+                    } else if r.client_requests > MAX_CLIENT_REQUESTS_PER_CALL {
+                        Some(Err(types::Error::Failed(format!(
+                            "{name} refused: a call may make at most {MAX_CLIENT_REQUESTS_PER_CALL} requests to the client"
+                        ))))
+                    } else {
+                        asked.push(question);
                         None
                     }
-                    Err(e) => Some(Err(types::Error::InvalidParams(format!(
-                        "{name} params are not JSON: {e}"
-                    )))),
                 }
             };
             answers.push(answer);
@@ -155,14 +219,21 @@ impl CallState {
             .collect())
     }
 
-    /// Asks one question under a key of its own.
+    /// Asks one question under a key of ward's own (`ward:N`).
     async fn ask_one(
         &mut self,
         method: ClientMethod,
         params: String,
     ) -> wasmtime::Result<Result<String, types::Error>> {
-        let key = format!("ward-{}", self.request.client_requests + 1);
-        let mut answers = self.ask_client(vec![(key, method, params)]).await?;
+        let key = format!("ward:{}", self.request.client_requests + 1);
+        let question = match serde_json::from_str(&params) {
+            Ok(value) => question(key, method.as_str(), value, params.len()),
+            Err(e) if params.len() <= MAX_CLIENT_REQUEST_BYTES => Err(types::Error::InvalidParams(
+                format!("{} params are not JSON: {e}", method.as_str()),
+            )),
+            Err(_) => question(key, method.as_str(), serde_json::Value::Null, params.len()),
+        };
+        let mut answers = self.ask_client(vec![question]).await?;
         Ok(answers.pop().expect("one answer per question"))
     }
 }
@@ -185,27 +256,12 @@ impl client::Host for CallState {
 
     async fn ask(
         &mut self,
-        requests: Vec<client::InputRequest>,
+        requests: String,
     ) -> wasmtime::Result<Vec<Result<String, types::Error>>> {
-        let mut unknown = Vec::new();
-        let mut questions = Vec::new();
-        for (i, request) in requests.into_iter().enumerate() {
-            match ClientMethod::from_name(&request.method) {
-                Some(method) => questions.push((request.key, method, request.params)),
-                None => unknown.push((i, request.method)),
-            }
+        match questions(&requests) {
+            Ok(questions) => self.ask_client(questions).await,
+            Err(e) => Ok(vec![Err(e)]),
         }
-        let mut answers = self.ask_client(questions).await?;
-        for (i, method) in unknown {
-            answers.insert(
-                i,
-                Err(types::Error::InvalidParams(format!(
-                    "`{method}` cannot be asked of the client: use sampling/createMessage, \
-                     elicitation/create or roots/list"
-                ))),
-            );
-        }
-        Ok(answers)
     }
 
     async fn supports(&mut self, method: String) -> wasmtime::Result<bool> {
@@ -304,6 +360,10 @@ impl host::Host for CallState {
 
     fn cancelled(&mut self) -> bool {
         self.request.cancel.is_cancelled()
+    }
+
+    fn lists_changed(&mut self) {
+        self.request.lists_changed = true;
     }
 
     fn resource_updated(&mut self, uri: String) {

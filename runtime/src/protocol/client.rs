@@ -77,7 +77,7 @@ pub(super) fn check_answer(method: ClientMethod, answer: &Value) -> Result<(), S
             serde_json::from_value::<ListRootsResult>(answer.clone()).map(drop)
         }
     };
-    checked.map_err(|e| format!("not a {} result: {e}", method.as_str()))
+    checked.map_err(|e| format!("not a valid {} result: {e}", method.as_str()))
 }
 
 /// The legacy client of one request, as seen by the guest serving it: each

@@ -31,7 +31,9 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::client::{check_answer, declared, request, required};
-use crate::backend::{ClientAnswer, ClientMethod, ClientRequests, Question, Suspended};
+use crate::backend::{
+    ClientAnswer, ClientMethod, ClientRequests, Question, Suspended, MAX_CLIENT_REQUESTS_PER_CALL,
+};
 
 /// How long a `requestState` stays valid: long enough for a person to
 /// answer an elicitation, short enough that a leaked one soon expires.
@@ -85,6 +87,7 @@ impl StateKey {
 
 /// What a sealed `requestState` carries.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 struct State {
     /// The sha256 (hex) of the plugin version that asked.
     plugin: String,
@@ -94,11 +97,15 @@ struct State {
     answers: BTreeMap<String, Value>,
 }
 
-/// The request a state is bound to: its method, item and arguments.
-pub(super) fn binding(method: &str, item: &str, arguments: &Value) -> Vec<u8> {
+/// The request a state is bound to: its method, item and arguments, and
+/// who sent it (the authenticated caller over HTTP, when there is one).
+/// serde_json writes an object's keys sorted (no `preserve_order`), so the
+/// same arguments bind the same however the client ordered them.
+pub(super) fn binding(method: &str, item: &str, arguments: &Value, caller: &str) -> Vec<u8> {
     let mut hash = Sha256::new();
-    for part in [method.as_bytes(), b"\0", item.as_bytes(), b"\0"] {
-        hash.update(part);
+    for part in [method, item, caller] {
+        hash.update(part.as_bytes());
+        hash.update(b"\0");
     }
     hash.update(arguments.to_string().as_bytes());
     hash.finalize().to_vec()
@@ -144,13 +151,16 @@ impl Replay {
                 Some(parse_digest(hex).ok_or_else(|| refused(RequestStateError::MalformedFormat))?)
             }
         };
-        // The client's answers, to questions of earlier rounds or not yet
-        // asked (an answer is only ever used for a question the guest asks,
-        // under the same key, and is checked then). Those recorded in the
-        // state win: an answer, once given, stays.
+        // Answers count only for questions that were asked (the state says
+        // which), once: a client cannot answer a question before it saw it,
+        // and other keys are ignored, as the spec says.
         let mut answers = state.answers;
         for (key, answer) in responses.unwrap_or_default() {
-            answers.entry(key).or_insert(answer);
+            if state.asked.contains_key(&key) {
+                answers.entry(key).or_insert(answer);
+            } else {
+                tracing::debug!("ignoring inputResponses[{key:?}]: nothing was asked under it");
+            }
         }
         let round = Round {
             asked: state.asked,
@@ -189,13 +199,7 @@ impl Replay {
         let state = State {
             plugin: plugin.map(hex).unwrap_or_default(),
             asked: round.asked.clone(),
-            // Keys nobody asked are ignored, as the spec says, and dropped.
-            answers: round
-                .answers
-                .iter()
-                .filter(|(key, _)| round.asked.contains_key(*key))
-                .map(|(key, answer)| (key.clone(), answer.clone()))
-                .collect(),
+            answers: round.answers.clone(),
         };
         let options = SealOptions::new().associated_data(binding).ttl(key.1);
         let sealed = key.0.seal_json_with(&state, &options).map_err(|e| {
@@ -246,6 +250,17 @@ impl Replay {
                 }
             };
             round.asked.insert(key.clone(), digest);
+            if round.asked.len() > MAX_CLIENT_REQUESTS_PER_CALL as usize {
+                // Replays must not ask more than one run may.
+                round.stop = Some(ErrorData::internal_error(
+                    format!(
+                        "the plugin asked the client more than {MAX_CLIENT_REQUESTS_PER_CALL} \
+                         questions in one request (across its rounds)"
+                    ),
+                    None,
+                ));
+                return Err(Suspended);
+            }
             match round.answers.get(&key) {
                 Some(answer) => {
                     if let Err(e) = check_answer(method, answer) {
@@ -385,7 +400,7 @@ mod tests {
             second.input_requests.unwrap().keys().collect::<Vec<_>>(),
             ["b"]
         );
-        // The state keeps a's answer and drops the key nobody asked.
+        // The state keeps a's answer and ignored the key nobody asked.
         let state: State = key
             .0
             .open_json_with(&second.request_state.unwrap(), b"bound")

@@ -381,7 +381,13 @@ impl Input<'_> {
         key: &StateKey,
         context: &RequestContext<RoleServer>,
     ) -> Result<(Replay, Option<[u8; 32]>, Vec<u8>), ErrorData> {
-        let binding = replay::binding(self.method, self.item, self.arguments);
+        let caller = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<crate::audit::Caller>())
+            .map(|caller| serde_json::to_string(caller).unwrap_or_default())
+            .unwrap_or_default();
+        let binding = replay::binding(self.method, self.item, self.arguments, &caller);
         let capabilities = context.client_capabilities().unwrap_or_default();
         let (replay, pin) = Replay::open(
             key,

@@ -106,18 +106,11 @@ impl Registry {
     /// flight keep the version they started with.
     pub fn apply(&self, changes: Vec<Change>) {
         let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inserted = Vec::new();
         for change in changes {
             match change {
                 Change::Insert(plugin) => {
-                    let m = plugin.manifest();
-                    tracing::info!(
-                        plugin = plugin.name(),
-                        tools = m.tools.len(),
-                        resources = m.resources.len() + m.templates.len(),
-                        prompts = m.prompts.len(),
-                        "serving plugin `{}`",
-                        plugin.name()
-                    );
+                    inserted.push(plugin.clone());
                     let entry = entry(plugin);
                     plugins.insert(entry.plugin.name().to_string(), entry);
                 }
@@ -129,6 +122,18 @@ impl Registry {
             }
         }
         self.publish(&plugins);
+        // Logged once requests reach it.
+        for plugin in inserted {
+            let m = plugin.manifest();
+            tracing::info!(
+                plugin = plugin.name(),
+                tools = m.tools.len(),
+                resources = m.resources.len() + m.templates.len(),
+                prompts = m.prompts.len(),
+                "serving plugin `{}`",
+                plugin.name()
+            );
+        }
     }
 
     /// Builds and swaps in a new snapshot, and tells clients what changed.
@@ -150,6 +155,47 @@ impl Registry {
         if change != CatalogChange::default() {
             let _ = self.events.send(ServerEvent::CatalogChanged(change));
         }
+    }
+
+    /// Runs `request` on `plugin`. When the guest said its lists changed
+    /// (`host.lists-changed`), asks it for them again before answering, so
+    /// that clients hear of the change before they see the answer.
+    async fn run(
+        &self,
+        plugin: &Arc<Plugin>,
+        request: Request,
+        cx: &CallContext,
+    ) -> (Result<Response, Failure>, Cost) {
+        let ran = plugin.run(request, cx).await;
+        if ran.lists_changed {
+            self.relist(plugin).await;
+        }
+        (ran.response, ran.cost)
+    }
+
+    /// Lists `plugin` again and serves its new lists, unless it was
+    /// replaced or removed meanwhile. A plugin that fails to list keeps its
+    /// previous lists.
+    async fn relist(&self, plugin: &Arc<Plugin>) {
+        let name = plugin.name();
+        let fresh = match plugin.relisted().await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                tracing::warn!(plugin = %name, "plugin `{name}` said its lists changed, but listing them failed: {e:#}; serving its previous lists");
+                return;
+            }
+        };
+        let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        if !plugins
+            .get(name)
+            .is_some_and(|e| Arc::ptr_eq(&e.plugin, plugin))
+        {
+            return;
+        }
+        tracing::debug!(plugin = %name, "plugin `{name}` said its lists changed; listed it again");
+        let entry = entry(Arc::new(fresh));
+        plugins.insert(name.to_string(), entry);
+        self.publish(&plugins);
     }
 
     /// The current snapshot.
@@ -283,7 +329,7 @@ impl Backend for Registry {
             name: route.guest_name.clone(),
             arguments: arguments.to_string(),
         };
-        let (response, cost) = plugin.run(request, &cx).await;
+        let (response, cost) = self.run(plugin, request, &cx).await;
         let mut result = match response {
             Err(f @ (Failure::Cancelled | Failure::Suspended(_) | Failure::Replaced)) => {
                 return Err(failure(plugin, f))
@@ -324,7 +370,7 @@ impl Backend for Registry {
         let request = Request::ReadResource {
             uri: uri.to_string(),
         };
-        let (response, _) = plugin.run(request, &cx).await;
+        let (response, _) = self.run(&plugin, request, &cx).await;
         match response.map_err(|f| failure(&plugin, f))? {
             Response::Resource(Ok(contents)) => {
                 let result = ReadResourceResult::new(
@@ -389,7 +435,7 @@ impl Backend for Registry {
             name: route.prompt.name.clone(),
             arguments,
         };
-        let (response, _) = plugin.run(request, &cx).await;
+        let (response, _) = self.run(&plugin, request, &cx).await;
         match response.map_err(|f| failure(plugin, f))? {
             Response::Prompt(Ok(r)) => {
                 let mut out = GetPromptResult::new(
@@ -459,7 +505,7 @@ impl Backend for Registry {
             value: value.to_string(),
             context,
         };
-        let (response, _) = plugin.run(request, &cx).await;
+        let (response, _) = self.run(&plugin, request, &cx).await;
         match response.map_err(|f| failure(&plugin, f))? {
             Response::Completion(Ok(c)) => {
                 let mut values = c.values;
