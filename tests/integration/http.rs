@@ -356,6 +356,53 @@ async fn oversized_bodies_and_mismatched_headers_are_rejected() {
 }
 
 #[tokio::test]
+async fn custom_param_headers_must_match_the_arguments() {
+    // test_custom_header's `region` carries `x-mcp-header: Region` (declared
+    // with the Rust SDK), so a 2026-07-28 tools/call must send it as
+    // Mcp-Param-Region too (SEP-2243), literally or as =?base64?...?=.
+    let dir = plugins();
+    let ward = HttpWard::start(&dir, &[], &[]).await;
+    let call = |region: &str| {
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+            "name": "test_custom_header",
+            "arguments": {"region": region},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+        }})
+        .to_string()
+    };
+    let headers = |param: Option<&'static str>| {
+        let mut h = vec![
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "test_custom_header"),
+        ];
+        if let Some(value) = param {
+            h.push(("mcp-param-region", value));
+        }
+        h
+    };
+    for (param, status) in [
+        (Some("eu-west"), 200),
+        (Some("=?base64?ZXUtd2VzdA==?="), 200), // "eu-west"
+        (Some("us-east"), 400),
+        (Some("=?base64?ZXUtd2VzdA?="), 400), // bad padding
+        (None, 400),
+    ] {
+        let response = ward.post(&headers(param), call("eu-west")).await;
+        assert_eq!(response.status(), status, "{param:?}");
+        let text = response.text().await.unwrap();
+        if status == 200 {
+            assert!(text.contains("Region: eu-west"), "{param:?}: {text}");
+        } else {
+            assert!(text.contains("-32020"), "{param:?}: {text}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_public_bind_needs_an_explicit_flag() {
     let dir = plugins();
     let output = serve_command(dir.path())

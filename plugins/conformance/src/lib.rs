@@ -259,6 +259,20 @@ fn input_required_prompt() -> Result<Vec<PromptMessage>> {
     ))])
 }
 
+// ----- custom headers (SEP-2243) -----
+
+#[derive(Deserialize, JsonSchema)]
+struct Regional {
+    /// The region to report on; an HTTP client also sends it as the
+    /// `Mcp-Param-Region` header, which ward checks against it.
+    #[schemars(extend("x-mcp-header" = "Region"))]
+    region: String,
+}
+
+fn custom_header_tool(a: Regional) -> String {
+    format!("Region: {}", a.region)
+}
+
 // ----- lists that change (subscriptions/listen, list_changed) -----
 //
 // Every call runs in a fresh instance, so a list that changes must depend
@@ -468,6 +482,11 @@ ward_guest::plugin!(|p| {
         "test_streaming_elicitation",
         "Asks the user for input while the request streams",
         input_required_elicitation,
+    );
+    p.tool(
+        "test_custom_header",
+        "Reports its region, which clients also send as the Mcp-Param-Region header (SEP-2243)",
+        custom_header_tool,
     );
     p.tool(
         "test_trigger_tool_change",

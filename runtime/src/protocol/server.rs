@@ -681,6 +681,17 @@ impl<B: Backend> ServerHandler for WardServer<B> {
             )
     }
 
+    /// The tool, for rmcp's HTTP transport: it checks the `Mcp-Param-*`
+    /// headers of a 2026-07-28 `tools/call` against the arguments wherever
+    /// the tool's input schema carries `x-mcp-header` annotations (SEP-2243).
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        let catalog = self.backend.catalog();
+        let found = catalog
+            .tools
+            .binary_search_by(|tool| tool.name.as_ref().cmp(name));
+        found.ok().map(|i| catalog.tools[i].clone())
+    }
+
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
         std::borrow::Cow::Borrowed(SUPPORTED_PROTOCOL_VERSIONS)
     }
