@@ -86,7 +86,11 @@
 //!   `Vec<Content>`, [`ToolResult`], [`Structured<T>`] (sets the
 //!   `output-schema` and `structured` content), or a [`Result`] of these.
 //!   An `Err` becomes a failed call (MCP `isError` with the error's text);
-//!   a name that was not registered becomes `not-found`.
+//!   a name that was not registered becomes `not-found`. A string argument
+//!   that HTTP clients should also send as a header (`Mcp-Param-Region`,
+//!   SEP-2243, for gateways that route on it) carries
+//!   `#[schemars(extend("x-mcp-header" = "Region"))]`; ward then refuses a
+//!   2026-07-28 HTTP call whose header does not match the argument.
 //! * **Resources** ([`Plugin::resource`]) have a fixed URI; **resource
 //!   templates** ([`Plugin::resource_template`]) an RFC 6570 template whose
 //!   `{var}` (one segment) and `{+var}` (may span `/`) the SDK matches, handing
