@@ -43,9 +43,26 @@ pub mod scaffold;
 pub mod server;
 pub mod watch;
 
+/// `ward --version`: ward's version and the plugin contract it serves
+/// (components built against any `ward:plugin@0.1.x` load).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", plugin WIT ward:plugin@0.1.1");
+
 pub use backend::{
     Backend, BackendError, CallContext, Catalog, CatalogChange, ClientAnswer, ClientHandle,
     ClientMethod, ClientRequests, GuestEvent, ServerEvent,
 };
 pub use protocol::{serve_io, serve_stdio, serve_stdio_with, ServerOptions, WardServer};
 pub use registry::Registry;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_names_the_wit_package_ward_serves() {
+        let wit = include_str!("../../wit/plugin.wit");
+        let package = super::VERSION.rsplit(' ').next().unwrap();
+        assert!(
+            wit.contains(&format!("\npackage {package};")),
+            "wit/plugin.wit is not {package}"
+        );
+    }
+}

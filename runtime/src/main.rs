@@ -13,7 +13,7 @@ use ward::server::{self, Config};
 /// Serve WebAssembly component plugins as MCP tools, resources and prompts,
 /// each in its own sandbox.
 #[derive(Parser)]
-#[command(name = "ward", version)]
+#[command(name = "ward", version = ward::VERSION)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,6 +60,14 @@ enum Command {
         /// The ward repository, for the Rust SDK's path (found automatically when ward runs from it).
         #[arg(long)]
         ward_repo: Option<PathBuf>,
+    },
+    /// Print a completion script for a shell: `ward completions bash >
+    /// ~/.local/share/bash-completion/completions/ward`, `ward completions
+    /// zsh > "${fpath[1]}/_ward"`, `ward completions fish >
+    /// ~/.config/fish/completions/ward.fish`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -268,6 +276,19 @@ fn main() -> ExitCode {
                     path.display()
                 );
                 Ok(ExitCode::SUCCESS)
+            }
+            Command::Completions { shell } => {
+                use clap::CommandFactory as _;
+                use std::io::Write as _;
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "ward", &mut script);
+                // A closed pipe (`| head`) is not an error worth a message.
+                match std::io::stdout().write_all(&script) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        Err(e).context("writing the completion script")
+                    }
+                    _ => Ok(ExitCode::SUCCESS),
+                }
             }
         }
     });

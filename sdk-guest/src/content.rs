@@ -1,7 +1,10 @@
 //! Content, tool results and the conversions from what handlers return.
 
-use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
+use schemars::{JsonSchema, Schema};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::bindings::exports::ward::plugin::prompts::{PromptMessage, PromptResult, Role};
 use crate::bindings::exports::ward::plugin::tools::ToolResult;
@@ -161,10 +164,47 @@ impl<T: Serialize + JsonSchema> Structured<T> {
 
 /// JSON Schema (draft 2020-12) of `T`, as text.
 pub(crate) fn schema_of<T: JsonSchema>() -> String {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .into_generator()
-        .into_root_schema_for::<T>();
+    let schema = schema_settings().into_generator().into_root_schema_for::<T>();
     serde_json::to_string(&schema).expect("a JSON Schema serializes")
+}
+
+/// How ward-guest generates every schema: draft 2020-12, with only the
+/// formats JSON Schema defines on numbers ([`standard_number_format`]).
+pub(crate) fn schema_settings() -> SchemaSettings {
+    SchemaSettings::draft2020_12().with_transform(RecursiveTransform(standard_number_format))
+}
+
+/// The formats JSON Schema (draft 2020-12, section 7.3) defines.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname",
+    "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template",
+    "json-pointer", "relative-json-pointer", "regex",
+];
+
+/// schemars marks Rust's numbers with OpenAPI-style formats (`uint32`, `uint`,
+/// `int64`, `double`, ...) that JSON Schema does not define, and clients'
+/// validators warn about each (AJV in the TypeScript MCP SDK: `unknown format
+/// "uint32" ignored in schema`). Drops them from numeric schemas: the type and
+/// bounds already say what they meant, and an unsigned number keeps (or gets)
+/// `minimum: 0`.
+fn standard_number_format(schema: &mut Schema) {
+    let is_number = |t: &Value| matches!(t.as_str(), Some("integer" | "number"));
+    let numeric = match schema.get("type") {
+        Some(Value::Array(types)) => types.iter().any(is_number),
+        Some(t) => is_number(t),
+        None => false,
+    };
+    let Some(format) = schema.get("format").and_then(Value::as_str) else {
+        return;
+    };
+    if !numeric || STANDARD_FORMATS.contains(&format) {
+        return;
+    }
+    let unsigned = format.starts_with("uint");
+    schema.remove("format");
+    if unsigned && schema.get("minimum").is_none() && schema.get("exclusiveMinimum").is_none() {
+        schema.insert("minimum".into(), 0.into());
+    }
 }
 
 /// What a tool handler may return: text, content, a [`ToolResult`], a

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use crate::bindings::exports::ward::plugin::prompts::PromptResult;
 use crate::bindings::exports::ward::plugin::tools::{Annotations, ToolResult};
 use crate::bindings::ward::plugin::types::ResourceContents;
-use crate::content::{schema_of, IntoContents, IntoPromptResult, IntoToolResult};
+use crate::content::{schema_of, schema_settings, IntoContents, IntoPromptResult, IntoToolResult};
 use crate::error::{Error, Result};
 use crate::template::Vars;
 
@@ -417,9 +417,7 @@ where
     R: IntoPromptResult,
 {
     fn arguments() -> Vec<(String, Option<String>, bool)> {
-        let schema = schemars::generate::SchemaSettings::draft2020_12()
-            .into_generator()
-            .into_root_schema_for::<A>();
+        let schema = schema_settings().into_generator().into_root_schema_for::<A>();
         let value = schema.as_value();
         let required: Vec<&str> = value
             .get("required")

@@ -91,3 +91,58 @@ fn prompts_and_completions() {
     assert!(c.values.is_empty());
     assert!(complete(register, Reference::Prompt("nope".into()), "a".into(), "".into(), vec![]).is_err());
 }
+
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code)]
+struct Numbers {
+    small: u8,
+    count: u32,
+    big: u64,
+    index: usize,
+    maybe: Option<u32>,
+    many: Vec<u64>,
+    positive: std::num::NonZeroU32,
+    signed: i32,
+    ratio: f64,
+    nested: Inner,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code)]
+struct Inner {
+    depth: u16,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Total {
+    total: u64,
+}
+
+fn register_numbers(p: &mut Plugin) {
+    p.tool("sum", "Sums", |_: Numbers| Structured::new(Total { total: 0 }));
+}
+
+/// schemars' `uint32`/`uint`/`double`... formats are not JSON Schema's, and
+/// the TypeScript SDK's AJV warns about each: numbers carry type and bounds only.
+#[test]
+fn numbers_have_standard_schemas() {
+    let tools = list_tools(register_numbers);
+    let input: serde_json::Value = serde_json::from_str(&tools[0].input_schema).unwrap();
+    let p = &input["properties"];
+    let unsigned = serde_json::json!({"type": "integer", "minimum": 0});
+    assert_eq!(p["count"], unsigned);
+    assert_eq!(p["big"], unsigned);
+    assert_eq!(p["index"], unsigned);
+    assert_eq!(p["small"], serde_json::json!({"type": "integer", "minimum": 0, "maximum": 255}));
+    assert_eq!(p["maybe"], serde_json::json!({"type": ["integer", "null"], "minimum": 0}));
+    assert_eq!(p["many"]["items"], unsigned);
+    assert_eq!(p["positive"], serde_json::json!({"type": "integer", "minimum": 1}));
+    assert_eq!(p["signed"], serde_json::json!({"type": "integer"}));
+    assert_eq!(p["ratio"], serde_json::json!({"type": "number"}));
+    assert_eq!(input["$defs"]["Inner"]["properties"]["depth"], serde_json::json!({"type": "integer", "minimum": 0, "maximum": 65535}));
+    let output: serde_json::Value = serde_json::from_str(tools[0].output_schema.as_deref().unwrap()).unwrap();
+    assert_eq!(output["properties"]["total"], unsigned);
+    for schema in [&tools[0].input_schema, tools[0].output_schema.as_ref().unwrap()] {
+        assert!(!schema.contains("\"format\""), "{schema}");
+    }
+}

