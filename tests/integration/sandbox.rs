@@ -59,6 +59,27 @@ async fn a_memory_bomb_hits_the_memory_limit() {
 }
 
 #[tokio::test]
+async fn one_buffer_passed_many_times_cannot_make_the_host_copy_more_than_the_guest_holds() {
+    // 64 headers that all point at one 1 MiB value: the guest spends 1 MiB,
+    // a host that copied every entry would spend 64 MiB (and a million
+    // entries, terabytes; wasmtime's own bound is 128 MiB per host call). A
+    // host call copies at most the guest's memory limit, here 16 MiB.
+    let dir = hostile(Some("[limits]\nmemory = \"16MiB\"\n"));
+    let ward = Ward::start(dir.path()).await;
+    let message = contained(&ward, "alias_bomb", json!({"entries": 64, "kib": 1024})).await;
+    assert!(
+        message.contains("passed more than 16 MiB to one host call")
+            && message.contains("hostile.toml"),
+        "{message}"
+    );
+    // Within the bound the call reaches wasi:http, which answers itself.
+    let ok = ward
+        .call("hostile_alias_bomb", json!({"entries": 4, "kib": 1}))
+        .await;
+    assert_eq!(text(&ok), "fields.from-list returned fields");
+}
+
+#[tokio::test]
 async fn an_infinite_loop_runs_out_of_fuel() {
     let dir = hostile(Some("[limits]\nfuel = 50_000_000\n"));
     let ward = Ward::start(dir.path()).await;

@@ -141,6 +141,7 @@ impl Sandbox {
     /// callback that stops a running guest at the deadline or on cancellation.
     pub fn arm<T: Limited>(&self, store: &mut Store<T>) -> Result<()> {
         store.limiter(|s| &mut s.limits().memory);
+        store.set_hostcall_fuel(hostcall_bytes(&self.policy.limits) as usize);
         store.set_fuel(self.policy.limits.fuel)?;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut cx| {
@@ -165,3 +166,15 @@ impl Sandbox {
         trap::explain(stop, limits, &self.policy.limits, &self.file, output)
     }
 }
+
+/// The most data the host copies out of the guest for one host call:
+/// strings and lists the guest passes, counted per element, so a list of a
+/// million entries that all point at one buffer costs a million buffers.
+/// The guest's own memory limit, and never more than wasmtime's default of
+/// 128 MiB.
+pub(crate) fn hostcall_bytes(limits: &policy::Limits) -> u64 {
+    limits.memory.min(MAX_HOSTCALL_BYTES)
+}
+
+/// wasmtime's default hostcall fuel.
+const MAX_HOSTCALL_BYTES: u64 = 128 << 20;

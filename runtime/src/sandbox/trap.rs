@@ -44,6 +44,14 @@ pub enum Failure {
         /// The policy file.
         file: Arc<str>,
     },
+    /// One host call was handed more data than the guest may hold.
+    #[error("the plugin passed more than {} to one host call (the bound is its memory limit, at most 128 MiB); raise `limits.memory` in {file} for a plugin that must", format_size(*limit))]
+    HostCall {
+        /// The bound, in bytes.
+        limit: u64,
+        /// The policy file.
+        file: Arc<str>,
+    },
     /// The guest recursed too deeply.
     #[error("stack overflow (the plugin recursed too deeply)")]
     StackOverflow,
@@ -120,6 +128,16 @@ pub(super) fn explain(
             )),
             None => Failure::Trap(trap.to_string()),
         },
+        // wasmtime's error type for it is private; its text is the contract
+        // (a test in tests/integration/sandbox.rs holds it to it).
+        None if format!("{error:#}")
+            .contains("fuel allocated for hostcalls has been exhausted") =>
+        {
+            Failure::HostCall {
+                limit: super::hostcall_bytes(policy),
+                file: file.clone(),
+            }
+        }
         None => Failure::Trap(format!("{error:#}")),
     }
 }

@@ -90,6 +90,35 @@ fn ask_unstable() -> Result<String> {
 }
 
 #[derive(Deserialize, JsonSchema)]
+struct AliasBomb {
+    /// How many header entries to pass.
+    entries: u32,
+    /// KiB of the one value every entry points at.
+    kib: u32,
+}
+
+#[link(wasm_import_module = "wasi:http/types@0.2.4")]
+extern "C" {
+    /// `fields.from-list: static func(entries: list<tuple<field-name,
+    /// field-value>>) -> result<fields, header-error>`, by its canonical ABI.
+    #[link_name = "[static]fields.from-list"]
+    fn fields_from_list(entries: *const u32, len: usize, ret: *mut u8);
+}
+
+/// Calls `fields.from-list` with `entries` headers whose values all point at
+/// one `kib` KiB buffer: the guest spends `kib` KiB, and a host that copies
+/// every entry before looking spends `entries` times as much.
+fn alias_bomb(a: AliasBomb) -> String {
+    let value = vec![b'a'; a.kib as usize * 1024];
+    let name = b"x-a";
+    let entry = [name.as_ptr() as u32, name.len() as u32, value.as_ptr() as u32, value.len() as u32];
+    let entries = vec![entry; a.entries as usize];
+    let mut ret = [0u32; 4];
+    unsafe { fields_from_list(entries.as_ptr().cast(), entries.len(), ret.as_mut_ptr().cast()) };
+    format!("fields.from-list returned {}", if ret[0] & 0xff == 0 { "fields" } else { "an error" })
+}
+
+#[derive(Deserialize, JsonSchema)]
 struct Sleep {
     /// Milliseconds to sleep (blocks in a host call, not in guest code).
     ms: u64,
@@ -303,6 +332,7 @@ ward_guest::plugin!(|p| {
     p.tool("alloc", "Allocates and touches `mb` MiB; reports how many it got", alloc);
     p.tool("spin", "Loops forever in pure computation", spin);
     p.tool("ask_badly", "Sends the client malformed sampling params, then asks 100 times", ask_badly);
+    p.tool("alias_bomb", "Passes fields.from-list many headers that share one large value", alias_bomb);
     p.tool("ask_unstable", "Asks the user a question that differs on every run", ask_unstable);
     p.tool("sleep", "Sleeps `ms` milliseconds, blocked in a host call", sleep);
     p.tool("recurse", "Recurses `depth` frames deep", recurse);
