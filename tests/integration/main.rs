@@ -20,3 +20,4 @@ mod reload;
 mod sandbox;
 mod surface;
 mod tools;
+mod ts_client;

