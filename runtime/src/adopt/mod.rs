@@ -232,10 +232,11 @@ pub async fn add(options: &AddOptions) -> Result<()> {
         "{}",
         grants_summary(&fetched.meta.manifest.requests, options.grant_requested)
     );
-    if !options.yes && std::io::stdin().is_terminal() {
-        if !confirm(&format!("Add plugin `{name}` to {}?", dir.display()))? {
-            bail!("not added (nothing was written)");
-        }
+    if !options.yes
+        && std::io::stdin().is_terminal()
+        && !confirm(&format!("Add plugin `{name}` to {}?", dir.display()))?
+    {
+        bail!("not added (nothing was written)");
     }
     write_plugin(dir, &name, &fetched.wasm, &policy)?;
     println!(
@@ -651,15 +652,12 @@ fn request_lines(r: &Requests) -> Vec<(String, String)> {
     }
     let l = &r.limits;
     for (key, value) in [
-        (
-            "memory",
-            l.memory.map(|m| crate::sandbox::policy::format_size(m)),
-        ),
+        ("memory", l.memory.map(crate::sandbox::policy::format_size)),
         ("fuel", l.fuel.map(|f| f.to_string())),
         ("timeout", l.timeout_ms.map(|t| format!("{t}ms"))),
         (
             "max-output",
-            l.max_output.map(|m| crate::sandbox::policy::format_size(m)),
+            l.max_output.map(crate::sandbox::policy::format_size),
         ),
     ] {
         if let Some(value) = value {

@@ -116,6 +116,8 @@ pub(super) fn binding(method: &str, item: &str, arguments: &Value, caller: &str)
 /// first question that was not.
 pub(super) struct Replay {
     capabilities: ClientCapabilities,
+    /// What the state is bound to ([`binding`]).
+    binding: Vec<u8>,
     round: Mutex<Round>,
 }
 
@@ -136,14 +138,14 @@ impl Replay {
     /// the client's error.
     pub(super) fn open(
         key: &StateKey,
-        binding: &[u8],
+        binding: Vec<u8>,
         state: Option<&str>,
         responses: Option<InputResponses>,
         capabilities: ClientCapabilities,
     ) -> Result<(Self, Option<[u8; 32]>), ErrorData> {
         let state: State = match state {
             None => State::default(),
-            Some(sealed) => key.0.open_json_with(sealed, binding).map_err(refused)?,
+            Some(sealed) => key.0.open_json_with(sealed, &binding).map_err(refused)?,
         };
         let pin = match state.plugin.as_str() {
             "" => None,
@@ -170,6 +172,7 @@ impl Replay {
         Ok((
             Self {
                 capabilities,
+                binding,
                 round: Mutex::new(round),
             },
             pin,
@@ -183,7 +186,6 @@ impl Replay {
     pub(super) fn stopped(
         &self,
         key: &StateKey,
-        binding: &[u8],
         plugin: Option<[u8; 32]>,
     ) -> Result<InputRequiredResult, ErrorData> {
         let mut round = lock(&self.round);
@@ -201,7 +203,7 @@ impl Replay {
             asked: round.asked.clone(),
             answers: round.answers.clone(),
         };
-        let options = SealOptions::new().associated_data(binding).ttl(key.1);
+        let options = SealOptions::new().associated_data(&self.binding).ttl(key.1);
         let sealed = key.0.seal_json_with(&state, &options).map_err(|e| {
             ErrorData::internal_error(format!("cannot seal requestState: {e}"), None)
         })?;
@@ -375,7 +377,8 @@ mod tests {
         questions: Vec<Question>,
     ) -> (Result<Vec<ClientAnswer>, Suspended>, Replay) {
         let responses = serde_json::from_value(responses).unwrap();
-        let (replay, _) = Replay::open(key, b"bound", state, Some(responses), all()).unwrap();
+        let (replay, _) =
+            Replay::open(key, b"bound".to_vec(), state, Some(responses), all()).unwrap();
         (replay.answer(questions), replay)
     }
 
@@ -384,7 +387,7 @@ mod tests {
         let key = StateKey::random();
         let (answers, replay) = run(&key, None, serde_json::json!({}), vec![elicit("a", "A?")]);
         assert!(answers.is_err());
-        let first = replay.stopped(&key, b"bound", Some([7; 32])).unwrap();
+        let first = replay.stopped(&key, Some([7; 32])).unwrap();
         assert!(first.input_requests.unwrap().contains_key("a"));
         let state = first.request_state.unwrap();
 
@@ -395,7 +398,7 @@ mod tests {
             vec![elicit("a", "A?"), elicit("b", "B?")],
         );
         assert!(answers.is_err(), "b has no answer yet");
-        let second = replay.stopped(&key, b"bound", Some([7; 32])).unwrap();
+        let second = replay.stopped(&key, Some([7; 32])).unwrap();
         assert_eq!(
             second.input_requests.unwrap().keys().collect::<Vec<_>>(),
             ["b"]
@@ -413,11 +416,7 @@ mod tests {
     fn a_question_asked_differently_is_refused() {
         let key = StateKey::random();
         let (_, replay) = run(&key, None, serde_json::json!({}), vec![elicit("a", "A?")]);
-        let state = replay
-            .stopped(&key, b"bound", None)
-            .unwrap()
-            .request_state
-            .unwrap();
+        let state = replay.stopped(&key, None).unwrap().request_state.unwrap();
         let (answers, replay) = run(
             &key,
             Some(&state),
@@ -425,7 +424,7 @@ mod tests {
             vec![elicit("a", "Another question?")],
         );
         assert!(answers.is_err());
-        let error = replay.stopped(&key, b"bound", None).unwrap_err();
+        let error = replay.stopped(&key, None).unwrap_err();
         assert!(error.message.contains("differently"), "{error:?}");
     }
 
@@ -433,20 +432,16 @@ mod tests {
     fn a_state_expires() {
         let key = StateKey(StateKey::random().0, Duration::from_millis(1));
         let (_, replay) = run(&key, None, serde_json::json!({}), vec![elicit("a", "A?")]);
-        let state = replay
-            .stopped(&key, b"bound", None)
-            .unwrap()
-            .request_state
-            .unwrap();
+        let state = replay.stopped(&key, None).unwrap().request_state.unwrap();
         // Expiry is time passing; there is nothing to wait on but the clock.
         std::thread::sleep(Duration::from_millis(5));
-        let error = Replay::open(&key, b"bound", Some(&state), None, all())
+        let error = Replay::open(&key, b"bound".to_vec(), Some(&state), None, all())
             .err()
             .unwrap();
         assert!(error.message.contains("expired"), "{error:?}");
         // Another binding, or another key: the integrity check.
         let fresh = StateKey::random();
-        let error = Replay::open(&fresh, b"bound", Some(&state), None, all())
+        let error = Replay::open(&fresh, b"bound".to_vec(), Some(&state), None, all())
             .err()
             .unwrap();
         assert!(error.message.contains("integrity check"), "{error:?}");
@@ -455,8 +450,14 @@ mod tests {
     #[test]
     fn a_capability_the_client_lacks_stops_the_request() {
         let key = StateKey::random();
-        let (replay, _) =
-            Replay::open(&key, b"bound", None, None, ClientCapabilities::default()).unwrap();
+        let (replay, _) = Replay::open(
+            &key,
+            b"bound".to_vec(),
+            None,
+            None,
+            ClientCapabilities::default(),
+        )
+        .unwrap();
         assert!(!replay.supports(ClientMethod::ListRoots));
         let roots = Question {
             key: "r".into(),
@@ -464,7 +465,7 @@ mod tests {
             params: serde_json::json!({}),
         };
         assert!(replay.answer(vec![roots]).is_err());
-        let error = replay.stopped(&key, b"bound", None).unwrap_err();
+        let error = replay.stopped(&key, None).unwrap_err();
         assert_eq!(error.code.0, -32021);
         assert_eq!(
             error.data.unwrap()["requiredCapabilities"],

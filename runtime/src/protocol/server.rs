@@ -216,13 +216,13 @@ impl<B: Backend> WardServer<B> {
         let stateless = is_stateless(context);
         let (replay, pin) = match input.filter(|_| stateless) {
             Some(input) => {
-                let (replay, pin, binding) = input.open(&self.options.state_key, context)?;
-                (Some((Arc::new(replay), binding)), pin)
+                let (replay, pin) = input.open(&self.options.state_key, context)?;
+                (Some(Arc::new(replay)), pin)
             }
             None => (None, None),
         };
         let client = match (&replay, stateless) {
-            (Some((replay, _)), _) => Some(ClientHandle(replay.clone())),
+            (Some(replay), _) => Some(ClientHandle(replay.clone())),
             (None, false) => Some(ClientHandle(Arc::new(LegacyClient::new(context)))),
             (None, true) => None,
         };
@@ -261,10 +261,10 @@ impl<B: Backend> WardServer<B> {
         }
         match (result, replay) {
             (Ok(result), _) => Ok(Answer::Complete(result)),
-            (Err(BackendError::Suspended(_)), Some((replay, binding))) => {
+            (Err(BackendError::Suspended(_)), Some(replay)) => {
                 let plugin = served.and_then(|served| served.get().sha256);
                 replay
-                    .stopped(&self.options.state_key, &binding, plugin)
+                    .stopped(&self.options.state_key, plugin)
                     .map(Answer::InputRequired)
             }
             (Err(error), _) => Err(to_mcp_error(error)),
@@ -374,13 +374,12 @@ struct Input<'a> {
 }
 
 impl Input<'_> {
-    /// The replay of this request, the plugin version it must run on, and
-    /// the binding of its state.
+    /// The replay of this request, and the plugin version it must run on.
     fn open(
         self,
         key: &StateKey,
         context: &RequestContext<RoleServer>,
-    ) -> Result<(Replay, Option<[u8; 32]>, Vec<u8>), ErrorData> {
+    ) -> Result<(Replay, Option<[u8; 32]>), ErrorData> {
         let caller = context
             .extensions
             .get::<http::request::Parts>()
@@ -389,14 +388,13 @@ impl Input<'_> {
             .unwrap_or_default();
         let binding = replay::binding(self.method, self.item, self.arguments, &caller);
         let capabilities = context.client_capabilities().unwrap_or_default();
-        let (replay, pin) = Replay::open(
+        Replay::open(
             key,
-            &binding,
+            binding,
             self.state.as_deref(),
             self.responses,
             capabilities,
-        )?;
-        Ok((replay, pin, binding))
+        )
     }
 }
 

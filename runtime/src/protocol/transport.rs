@@ -275,8 +275,6 @@ impl Transport<RoleServer> for LineTransport {
     }
 }
 
-/// One message as one line: compact JSON never contains a raw newline.
-
 /// Writes queued lines, flushing once per burst rather than per line.
 async fn write_lines<W: AsyncWrite + Unpin>(
     mut writer: W,

@@ -435,7 +435,7 @@ impl Backend for Registry {
             name: route.prompt.name.clone(),
             arguments,
         };
-        let (response, _) = self.run(&plugin, request, &cx).await;
+        let (response, _) = self.run(plugin, request, &cx).await;
         match response.map_err(|f| failure(plugin, f))? {
             Response::Prompt(Ok(r)) => {
                 let mut out = GetPromptResult::new(
