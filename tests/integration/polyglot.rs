@@ -81,9 +81,10 @@ async fn python_and_js_plugins_ask_the_client_in_both_eras() {
     let capabilities = rmcp::model::ClientCapabilities::builder()
         .enable_elicitation()
         .enable_roots()
+        .enable_sampling()
         .build();
     // A legacy client gets requests; a 2026-07-28 one an input-required
-    // result with both questions, and the plugin is replayed with the answers.
+    // result with the questions, and the plugin is replayed with the answers.
     for era in [Era::Legacy("2025-11-25"), Era::Modern] {
         let ward = Ward::start_with(serve_command(dir.path()), era, capabilities.clone()).await;
         for tool in ["python-hello_introduce", "js-hello_introduce"] {
@@ -94,7 +95,11 @@ async fn python_and_js_plugins_ask_the_client_in_both_eras() {
                 "{tool} {era:?}"
             );
         }
-        assert_eq!(ward.asked.lock().unwrap().len(), 4, "{era:?}");
+        for tool in ["python-hello_ask", "js-hello_ask"] {
+            let r = ward.call(tool, json!({"question": "2+2?"})).await;
+            assert_eq!(text(&r), format!("The model says: {SAMPLED}"), "{tool} {era:?}");
+        }
+        assert_eq!(ward.asked.lock().unwrap().len(), 6, "{era:?}");
     }
 }
 
