@@ -57,8 +57,10 @@ enum Command {
         /// Where to create the project directory.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The ward repository, for the Rust SDK's path (found automatically when ward runs from it).
-        #[arg(long)]
+        /// The ward repository, whose sdk-guest/ a Rust project depends on
+        /// [default: the ward repository at or above --dir, if any; else a
+        /// placeholder path to edit in the project's Cargo.toml].
+        #[arg(long, env = "WARD_REPO", value_name = "PATH")]
         ward_repo: Option<PathBuf>,
     },
     /// Print a completion script for a shell: `ward completions bash >
@@ -263,18 +265,22 @@ fn main() -> ExitCode {
                 dir,
                 ward_repo,
             } => {
-                let repo = ward_repo.or_else(|| {
-                    let built_from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-                    built_from
-                        .join("sdk-guest")
-                        .is_dir()
-                        .then(|| built_from.to_path_buf())
-                });
-                let path = ward::scaffold::scaffold(&name, lang, &dir, repo.as_deref())?;
+                // Never the directory ward was built in: an installed ward
+                // must not point projects at a build machine's checkout.
+                let path = ward::scaffold::scaffold(&name, lang, &dir, ward_repo.as_deref())?;
                 println!(
                     "created {} ({lang}); build it with `./build.sh` there",
                     path.display()
                 );
+                let manifest = std::fs::read_to_string(path.join("Cargo.toml")).unwrap_or_default();
+                if manifest.contains(ward::scaffold::PLACEHOLDER_SDK) {
+                    eprintln!(
+                        "note: no ward repository found above {}: Cargo.toml depends on ward-guest at \
+                         {}; pass --ward-repo PATH (or set WARD_REPO) to your ward checkout, or edit it",
+                        dir.display(),
+                        ward::scaffold::PLACEHOLDER_SDK
+                    );
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Command::Completions { shell } => {

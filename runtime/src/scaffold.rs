@@ -196,7 +196,7 @@ pub fn scaffold(
                     }
                     sdk.canonicalize().unwrap_or(sdk).display().to_string()
                 }
-                None => "../ward/sdk-guest".to_string(),
+                None => PLACEHOLDER_SDK.to_string(),
             };
             toml_string(&sdk)
         }
@@ -259,6 +259,10 @@ fn validate_name(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// The `ward-guest` path a Rust project gets when no ward repository is
+/// known: the author edits it (the project's README says so).
+pub const PLACEHOLDER_SDK: &str = "../ward/sdk-guest";
 
 /// The ward repository at or above `start`: a directory with both
 /// `sdk-guest/Cargo.toml` and `wit/plugin.wit`.

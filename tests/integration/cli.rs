@@ -1,5 +1,6 @@
-//! ward as an installed command: its version names the plugin contract, and
-//! its shell completions are scripts the shells accept.
+//! ward as an installed command: its version names the plugin contract, its
+//! shell completions are scripts the shells accept, and `ward new` does not
+//! depend on where ward was built.
 
 use std::process::Command;
 
@@ -61,4 +62,50 @@ fn completions_are_scripts_each_shell_accepts() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bash"));
+}
+
+#[test]
+fn a_new_rust_project_never_points_at_the_directory_ward_was_built_in() {
+    let outside = tempfile::tempdir().unwrap();
+    let new = |name: &str, repo: Option<&std::path::Path>| {
+        let mut cmd = Command::new(ward_bin());
+        cmd.args(["new", name, "--dir"])
+            .arg(outside.path())
+            .env_remove("WARD_REPO");
+        if let Some(repo) = repo {
+            cmd.env("WARD_REPO", repo);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let manifest =
+            std::fs::read_to_string(outside.path().join(name).join("Cargo.toml")).unwrap();
+        (manifest, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Outside any ward checkout and told nothing: a placeholder, and a note
+    // that says how to fix it.
+    let (manifest, note) = new("lonely", None);
+    assert!(
+        manifest.contains("path = \"../ward/sdk-guest\""),
+        "{manifest}"
+    );
+    assert!(
+        !manifest.contains(&repo().display().to_string()),
+        "{manifest}"
+    );
+    assert!(
+        note.contains("--ward-repo") && note.contains("WARD_REPO"),
+        "{note}"
+    );
+    // Told by the environment.
+    let (manifest, note) = new("told", Some(&repo()));
+    let sdk = repo().join("sdk-guest").canonicalize().unwrap();
+    assert!(
+        manifest.contains(&format!("path = \"{}\"", sdk.display())),
+        "{manifest}"
+    );
+    assert!(note.is_empty(), "{note}");
 }
