@@ -439,6 +439,11 @@ async fn check(config: Config) -> Result<ExitCode> {
     for failure in &started.failures {
         println!("FAILED  {failure}");
     }
+    // Items a loaded plugin lists but ward does not serve.
+    let snapshot = started.registry.snapshot();
+    for refusal in snapshot.refusals() {
+        println!("REFUSED {}", refusal.message);
+    }
     println!(
         "{} tools, {} resources, {} resource templates, {} prompts",
         catalog.tools.len(),
@@ -446,7 +451,7 @@ async fn check(config: Config) -> Result<ExitCode> {
         catalog.resource_templates.len(),
         catalog.prompts.len()
     );
-    Ok(if started.failures.is_empty() {
+    Ok(if started.failures.is_empty() && snapshot.refusals().is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -316,6 +316,24 @@ async fn costly_input_schemas_are_refused_at_load() {
         names.contains(&"hostile_exponential".to_string()),
         "{names:?}"
     );
+    // `ward check` says so too, and fails: a plugin that loads but whose
+    // items are refused is not "ok" (issue 15).
+    let dir = schemas("");
+    let out = std::process::Command::new(ward_bin())
+        .arg("check")
+        .arg(dir.path())
+        .env("WARD_CACHE_DIR", repo().join("target/test-cache"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    for tool in ["huge_schema", "deep_schema", "many_patterns", "backref"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with("REFUSED tool `")
+                && l.contains(&format!("`{tool}` of plugin `hostile`"))),
+            "{tool}: {stdout}"
+        );
+    }
     assert!(
         !names
             .iter()

@@ -76,6 +76,8 @@ struct ResourceRoute {
 /// that are valid on their own, before they meet other plugins'.
 pub(super) struct Entry {
     pub plugin: Arc<Plugin>,
+    /// Its items refused on their own (logged when refused).
+    refused: Vec<Refusal>,
     tools: Vec<Arc<ToolRoute>>,
     prompts: Vec<(String, Arc<PromptRoute>)>,
     resources: Vec<Arc<ResourceRoute>>,
@@ -92,6 +94,8 @@ pub struct Snapshot {
     templates: Vec<Arc<TemplateRoute>>,
     /// Items refused because another plugin claims the same name or URIs.
     pub(super) conflicts: Vec<Refusal>,
+    /// Items refused on their own, by plugin, then the conflicts.
+    refusals: Vec<Refusal>,
 }
 
 /// An item ward does not serve, and why.
@@ -124,6 +128,11 @@ impl Snapshot {
     pub fn conflicts(&self) -> &[Refusal] {
         &self.conflicts
     }
+
+    /// Every item refused: invalid on its own, or claimed by two plugins.
+    pub fn refusals(&self) -> &[Refusal] {
+        &self.refusals
+    }
 }
 
 /// Derives routes and validators from a plugin once. Items that are invalid
@@ -132,7 +141,15 @@ impl Snapshot {
 pub(super) fn entry(plugin: Arc<Plugin>) -> Entry {
     let name = plugin.name().to_string();
     let prefix = plugin.policy().prefix.clone();
-    let refuse = |what: &str, item: &str, why: String| tracing::error!(plugin = %name, "{what} `{item}` of plugin `{name}` refused: {why}");
+    let refused = std::cell::RefCell::new(Vec::new());
+    let refuse = |what: &str, item: &str, why: String| {
+        let message = format!("{what} `{item}` of plugin `{name}` refused: {why}");
+        tracing::error!(plugin = %name, "{message}");
+        refused.borrow_mut().push(Refusal {
+            plugin: name.clone(),
+            message,
+        });
+    };
     let validations = schema::validation_slots();
     let manifest = plugin.manifest();
 
@@ -217,6 +234,7 @@ pub(super) fn entry(plugin: Arc<Plugin>) -> Entry {
     }
 
     Entry {
+        refused: refused.into_inner(),
         plugin,
         tools,
         prompts,
@@ -415,6 +433,11 @@ pub(super) fn build(plugins: &BTreeMap<String, Entry>) -> Snapshot {
         .sort_by(|a, b| a.uri_template.cmp(&b.uri_template));
     catalog.prompts.sort_by(|a, b| a.name.cmp(&b.name));
     snap.catalog = Arc::new(catalog);
+    snap.refusals = plugins
+        .values()
+        .flat_map(|e| e.refused.iter().cloned())
+        .chain(conflicts.iter().cloned())
+        .collect();
     snap.conflicts = conflicts;
     snap
 }
