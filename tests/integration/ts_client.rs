@@ -1,9 +1,11 @@
 //! The official TypeScript MCP SDK client (`@modelcontextprotocol/sdk`) against
 //! ward over stdio and Streamable HTTP (issue 17): tools in three languages,
-//! structured output, a resource, a prompt, and not one warning from the SDK
-//! (its AJV warns about every non-standard schema format, e.g. schemars'
-//! `uint`). The client is `tests/ts-client/client.mjs` on the pinned Node 22;
-//! `cargo xtask test` installs both into `.tools/` (xtask/src/tsclient.rs).
+//! structured output, a resource, a prompt, `notifications/tools/list_changed`
+//! for a plugin dropped in while connected, a long call cancelled through an
+//! `AbortSignal`, and not one warning from the SDK (its AJV warns about every
+//! non-standard schema format, e.g. schemars' `uint`). The client is
+//! `tests/ts-client/client.mjs` on the pinned Node 22; `cargo xtask test`
+//! installs both into `.tools/` (xtask/src/tsclient.rs).
 //! And the MCP Inspector's CLI (`@modelcontextprotocol/inspector --cli`, the
 //! README's quick start) listing and calling a tool over stdio.
 
@@ -14,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
-use crate::util::{repo, serve_command, Dir};
+use crate::util::{repo, serve_command, wasm, Dir};
 
 /// The Node 22 binary and the SDK's `node_modules`, or a panic saying how to
 /// install them.
@@ -34,8 +36,38 @@ fn node_and_sdk() -> (PathBuf, PathBuf) {
     (node, modules)
 }
 
+/// ward's log, and a signal for each line added to it.
+#[derive(Clone, Default)]
+struct Log {
+    text: Arc<Mutex<String>>,
+    line: Arc<Notify>,
+}
+
+impl Log {
+    fn get(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `secs`) until the log holds `needle`.
+    async fn wait_for(&self, needle: &str, secs: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            // A line added between the check and the wait leaves a permit.
+            if self.get().contains(needle) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, self.line.notified())
+                .await
+                .is_err()
+            {
+                return self.get().contains(needle);
+            }
+        }
+    }
+}
+
 /// Starts `ward serve --http 127.0.0.1:0` on `dir`; returns it, its URL and its log.
-async fn serve_http(dir: &Dir) -> (tokio::process::Child, String, Arc<Mutex<String>>) {
+async fn serve_http(dir: &Dir) -> (tokio::process::Child, String, Log) {
     let mut cmd = serve_command(dir.path());
     cmd.args(["--http", "127.0.0.1:0"])
         .env_remove("WARD_AUTH_TOKEN")
@@ -43,7 +75,7 @@ async fn serve_http(dir: &Dir) -> (tokio::process::Child, String, Arc<Mutex<Stri
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
+    let log = Log::default();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let sink = log.clone();
@@ -57,16 +89,19 @@ async fn serve_http(dir: &Dir) -> (tokio::process::Child, String, Arc<Mutex<Stri
                         .to_owned(),
                 );
             }
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
+            {
+                let mut log = sink.text.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+            sink.line.notify_one();
         }
     });
     let url = tokio::time::timeout(Duration::from_secs(60), rx.recv())
         .await
         .ok()
         .flatten()
-        .unwrap_or_else(|| panic!("ward did not listen; log:\n{}", log.lock().unwrap()));
+        .unwrap_or_else(|| panic!("ward did not listen; log:\n{}", log.get()));
     (child, url, log)
 }
 
@@ -89,17 +124,25 @@ fn stdio_serve(dir: &Dir) -> Value {
 async fn the_typescript_sdk_client_works_over_stdio_and_http_without_warnings() {
     let (node, modules) = node_and_sdk();
     let started = Instant::now();
-    let dir = Dir::new();
-    dir.plugin("hello", "hello")
-        .plugin("stats", "stats")
-        .plugin("python-hello", "python-hello")
-        .plugin("js-hello", "js-hello");
-    let (mut http, url, http_log) = serve_http(&dir).await;
+    // One directory per transport: each session drops `late.wasm` into its own.
+    let dirs = [Dir::new(), Dir::new()];
+    for dir in &dirs {
+        dir.plugin("hello", "hello")
+            .plugin("stats", "stats")
+            .plugin("python-hello", "python-hello")
+            .plugin("js-hello", "js-hello")
+            .plugin("hostile", "hostile");
+    }
+    let [stdio_dir, http_dir] = &dirs;
+    let (mut http, url, http_log) = serve_http(http_dir).await;
     let output = tokio::process::Command::new(&node)
         .arg(repo().join("tests/ts-client/client.mjs"))
         .env("WARD_TS_SDK", &modules)
-        .env("WARD_TS_SERVE", stdio_serve(&dir).to_string())
+        .env("WARD_TS_SERVE", stdio_serve(stdio_dir).to_string())
+        .env("WARD_TS_STDIO_DIR", stdio_dir.path())
         .env("WARD_TS_URL", &url)
+        .env("WARD_TS_HTTP_DIR", http_dir.path())
+        .env("WARD_TS_DROP", wasm("hello"))
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -107,6 +150,10 @@ async fn the_typescript_sdk_client_works_over_stdio_and_http_without_warnings() 
         .await
         .expect("the TypeScript client did not finish within 600 s")
         .unwrap();
+    // The HTTP ward heard the cancellation too (stdio's is checked by the
+    // client, which reads that ward's log).
+    let http_cancelled =
+        output.status.success() && http_log.wait_for("cancelled by the client", 20).await;
     let _ = http.kill().await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -125,12 +172,19 @@ async fn the_typescript_sdk_client_works_over_stdio_and_http_without_warnings() 
         summary["node"],
         started.elapsed()
     );
+    for transport in ["stdio", "http"] {
+        let s = &summary[transport];
+        eprintln!(
+            "  {transport}: list_changed {} ms after the drop; cancelled call rejected after {} ms with {}",
+            s["listChanged"]["ms"], s["cancel"]["elapsedMs"], s["cancel"]["error"]["message"]
+        );
+    }
 
     for transport in ["stdio", "http"] {
         let s = &summary[transport];
         let context = || {
             let log = match transport {
-                "http" => http_log.lock().unwrap().clone(),
+                "http" => http_log.get(),
                 _ => s["log"].as_str().unwrap_or_default().to_owned(),
             };
             format!("{transport}:\n{pretty}\nward's log:\n{log}")
@@ -194,7 +248,67 @@ async fn the_typescript_sdk_client_works_over_stdio_and_http_without_warnings() 
             "{}",
             context()
         );
+
+        // Hot reload: the dropped plugin was announced, then listed and called.
+        let changed = &s["listChanged"];
+        assert!(
+            changed["notifications"].as_u64().unwrap_or(0) >= 1,
+            "{}",
+            context()
+        );
+        assert_eq!(
+            changed["method"],
+            "notifications/tools/list_changed",
+            "{}",
+            context()
+        );
+        assert!(
+            changed["tools"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("late_greet"))),
+            "{}",
+            context()
+        );
+        assert_eq!(
+            changed["call"],
+            json!({"isError": false, "text": "Hello, Ada!"}),
+            "{}",
+            context()
+        );
+
+        // Cancellation: the SDK rejected the aborted call at once with its
+        // AbortError (wrapped in an McpError), and ward kept answering.
+        let cancel = &s["cancel"];
+        assert!(cancel["resolved"].is_null(), "{}", context());
+        assert_eq!(cancel["aborted"], true, "{}", context());
+        assert_eq!(cancel["error"]["name"], "McpError", "{}", context());
+        assert_eq!(cancel["error"]["code"], -32001, "{}", context());
+        assert!(
+            cancel["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("AbortError")),
+            "{}",
+            context()
+        );
+        let elapsed = cancel["elapsedMs"].as_u64().unwrap();
+        assert!(
+            (200..10_000).contains(&elapsed),
+            "cancelled after {elapsed} ms; {}",
+            context()
+        );
+        assert_eq!(
+            cancel["after"],
+            json!({"isError": false, "text": "Hello, after!"}),
+            "{}",
+            context()
+        );
     }
+    assert_eq!(summary["stdio"]["cancel"]["wardLogged"], true, "{pretty}");
+    assert!(
+        http_cancelled,
+        "the HTTP ward never logged the cancellation:\n{pretty}\nward's log:\n{}",
+        http_log.get()
+    );
     assert_eq!(summary["http"]["protocolVersion"], "2025-11-25", "{pretty}");
     assert_eq!(
         summary["warnings"],
