@@ -451,11 +451,13 @@ async fn check(config: Config) -> Result<ExitCode> {
         catalog.resource_templates.len(),
         catalog.prompts.len()
     );
-    Ok(if started.failures.is_empty() && snapshot.refusals().is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if started.failures.is_empty() && snapshot.refusals().is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 // ---- ward publish / add / upgrade (runtime/src/adopt) ----
