@@ -97,7 +97,11 @@ async fn python_and_js_plugins_ask_the_client_in_both_eras() {
         }
         for tool in ["python-hello_ask", "js-hello_ask"] {
             let r = ward.call(tool, json!({"question": "2+2?"})).await;
-            assert_eq!(text(&r), format!("The model says: {SAMPLED}"), "{tool} {era:?}");
+            assert_eq!(
+                text(&r),
+                format!("The model says: {SAMPLED}"),
+                "{tool} {era:?}"
+            );
         }
         assert_eq!(ward.asked.lock().unwrap().len(), 6, "{era:?}");
     }
