@@ -11,6 +11,7 @@
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ContentBlock, ErrorCode,
     GetPromptRequestParams, InputRequiredResult, InputResponses, JsonObject,
+    ReadResourceRequestParams, ResourceContents,
 };
 use rmcp::ServiceError;
 use serde_json::json;
@@ -147,6 +148,16 @@ async fn the_same_plugin_asks_a_legacy_client_and_a_stateless_one() {
         assert_eq!(asked.len(), 1 + 2 + 3 + 1, "{era:?}: {asked:?}");
         assert_eq!(asked[1]["message"], "Step 1: What is your name?");
         assert_eq!(asked[2]["message"], "Step 2: What is your favorite color?");
+        // A resource read asks too.
+        let read = ward
+            .client
+            .read_resource(ReadResourceRequestParams::new("test://with-client-roots"))
+            .await
+            .unwrap();
+        let ResourceContents::TextResourceContents { text, .. } = &read.contents[0] else {
+            panic!("{read:?}")
+        };
+        assert_eq!(text, &format!("Client roots: {ROOT}"), "{era:?}");
         // A prompt asks too.
         let prompt = ward
             .client

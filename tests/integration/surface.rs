@@ -46,7 +46,8 @@ async fn resources_and_templates_in_every_era() {
             vec![
                 "test://static-binary",
                 "test://static-text",
-                "test://watched-resource"
+                "test://watched-resource",
+                "test://with-client-roots"
             ],
             "{era:?}"
         );
@@ -365,7 +366,7 @@ async fn every_list_paginates_with_opaque_cursors() {
             28,
             "{era:?}"
         );
-        assert_eq!(ward.client.list_all_resources().await.unwrap().len(), 3);
+        assert_eq!(ward.client.list_all_resources().await.unwrap().len(), 4);
         assert_eq!(ward.client.list_all_prompts().await.unwrap().len(), 5);
         let bad = ward
             .client
@@ -511,7 +512,11 @@ async fn overlapping_uris_are_refused_on_both_sides() {
             .collect();
         assert_eq!(
             uris,
-            vec!["test://static-binary", "test://watched-resource"]
+            vec![
+                "test://static-binary",
+                "test://watched-resource",
+                "test://with-client-roots"
+            ]
         );
         ward.client.cancel().await.unwrap();
     }

@@ -524,6 +524,18 @@ ward_guest::plugin!(|p| {
         .description("A resource template with parameter substitution")
         .mime_type("application/json")
         .suggest("id", &["1", "2", "3", "42", "123"]);
+    p.resource("test://with-client-roots", "client-roots", || -> Result<String> {
+        // A read that asks the client (roots/list): input-required on 2026-07-28.
+        let answers = ask_all(&[client::Input::list_roots("client_roots")])?;
+        let roots: Vec<String> = answers[0]["roots"]
+            .as_array()
+            .map(|roots| roots.iter().filter_map(|r| r["uri"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        Ok(format!("Client roots: {}", roots.join(", ")))
+    })
+    .title("Client Roots")
+    .description("The client's roots, asked of the client on every read")
+    .mime_type("text/plain");
     p.resource(WATCHED, "watched-resource", || "Watched resource content")
         .title("Watched Resource")
         .description("A resource clients may subscribe to; the tool test_resource_updated announces a change")
