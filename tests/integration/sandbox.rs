@@ -153,7 +153,9 @@ async fn an_output_flood_hits_the_output_limit() {
     let ward = Ward::start(dir.path()).await;
     let message = contained(&ward, "flood", json!({"bytes": 1 << 20})).await;
     assert!(
-        message.contains("exceeds the output limit of 64 KiB"),
+        message.contains(
+            "exceeds the output limit of 64 KiB; raise `limits.max-output` in hostile.toml"
+        ),
         "{message}"
     );
 }

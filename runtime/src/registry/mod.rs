@@ -234,7 +234,11 @@ fn timeout(plugin: &Plugin) -> Duration {
 fn capped<T: serde::Serialize>(plugin: &Plugin, answer: T) -> Result<T, Failure> {
     let (size, max) = (output_size(&answer), max_output(plugin));
     if size > max {
-        Err(Failure::OutputTooLarge(size, max))
+        Err(Failure::OutputTooLarge {
+            size,
+            max,
+            file: format!("{}.toml", plugin.name()).into(),
+        })
     } else {
         Ok(answer)
     }

@@ -62,8 +62,15 @@ pub enum Failure {
     #[error("the plugin trapped: {0}")]
     Trap(String),
     /// The plugin produced more than `limits.max-output`.
-    #[error("result of {} exceeds the output limit of {}; raise `limits.max-output` in the plugin's policy", format_size(*.0), format_size(*.1))]
-    OutputTooLarge(u64, u64),
+    #[error("result of {} exceeds the output limit of {}; raise `limits.max-output` in {file}", format_size(*size), format_size(*max))]
+    OutputTooLarge {
+        /// The result's size, in bytes.
+        size: u64,
+        /// The limit.
+        max: u64,
+        /// The policy file.
+        file: Arc<str>,
+    },
     /// The plugin answered with something ward cannot use.
     #[error("invalid answer from the plugin: {0}")]
     Invalid(String),
