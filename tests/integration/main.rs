@@ -8,6 +8,7 @@
 mod util;
 
 mod adopt;
+mod c_plugin;
 mod cache;
 mod cli;
 mod client_requests;

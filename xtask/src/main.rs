@@ -7,6 +7,7 @@
 
 mod bench;
 mod conformance;
+mod cplugin;
 mod fuzz;
 mod guests;
 mod polyglot;
@@ -68,11 +69,17 @@ enum Task {
 }
 
 /// Every example plugin: the Rust ones (plugins/*/Cargo.toml), then the
-/// Python and JavaScript ones (plugins/*/app.py, plugins/*/package.json).
+/// Python and JavaScript ones (plugins/*/app.py, plugins/*/package.json),
+/// then the C ones (plugins/*/*.c).
 pub(crate) fn example_plugins() -> Result<()> {
     guests::plugins()?;
     let root = util::root();
     polyglot::build_all(
+        &root,
+        &root.join("plugins"),
+        &root.join("target").join("plugins"),
+    )?;
+    cplugin::build_all(
         &root,
         &root.join("plugins"),
         &root.join("target").join("plugins"),
