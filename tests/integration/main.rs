@@ -12,6 +12,7 @@ mod c_plugin;
 mod cache;
 mod cli;
 mod client_requests;
+mod fetch;
 mod http;
 mod oci;
 mod plugin_dir;
