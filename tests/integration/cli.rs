@@ -1,6 +1,7 @@
 //! ward as an installed command: its version names the plugin contract, its
-//! shell completions are scripts the shells accept, and `ward new` does not
-//! depend on where ward was built.
+//! shell completions are scripts the shells accept, `ward new` does not
+//! depend on where ward was built, and the client snippets in the README
+//! (Claude Desktop / Cursor JSON, the Claude Code line) start a working ward.
 
 use std::process::Command;
 
@@ -108,4 +109,61 @@ fn a_new_rust_project_never_points_at_the_directory_ward_was_built_in() {
         "{manifest}"
     );
     assert!(note.is_empty(), "{note}");
+}
+
+/// The client configurations the README shows, with its placeholder paths
+/// pointed at this build and a plugin directory.
+fn readme_commands() -> Vec<(String, Vec<String>)> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let json = readme
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a JSON block in the README");
+    let config: serde_json::Value = serde_json::from_str(json).unwrap();
+    let ward = &config["mcpServers"]["ward"];
+    let mut commands = vec![(
+        ward["command"].as_str().unwrap().to_string(),
+        ward["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect(),
+    )];
+    let claude = readme
+        .lines()
+        .find(|l| l.contains("claude mcp add ward -- "))
+        .expect("the Claude Code line");
+    let line = claude.split("claude mcp add ward -- ").nth(1).unwrap();
+    let line = line.split('`').next().unwrap();
+    let mut words = line.split_whitespace().map(str::to_string);
+    commands.push((words.next().unwrap(), words.collect()));
+    commands
+}
+
+#[tokio::test]
+async fn the_readmes_client_snippets_start_ward() {
+    let dir = Dir::new();
+    dir.plugin("hello", "hello");
+    let commands = readme_commands();
+    assert_eq!(commands.len(), 2);
+    for (command, args) in commands {
+        // The README's paths are placeholders: `.../target/release/ward` is
+        // this build, the plugin directory a test directory.
+        assert!(command.ends_with("target/release/ward"), "{command}");
+        let mut cmd = tokio::process::Command::new(ward_bin());
+        for arg in &args {
+            if arg.contains("/path/to") {
+                cmd.arg(dir.path());
+            } else {
+                cmd.arg(arg);
+            }
+        }
+        cmd.env("WARD_CACHE_DIR", repo().join("target/test-cache"))
+            .env("WARD_STARTUP_WAIT", "600")
+            .kill_on_drop(true);
+        let ward = Ward::start_command(cmd, Era::Legacy("2025-11-25")).await;
+        assert_eq!(ward.tool_names().await, ["hello_greet"], "{args:?}");
+    }
 }
