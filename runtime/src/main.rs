@@ -51,7 +51,7 @@ enum Command {
     New {
         /// The plugin's name (its file stem, the prefix of its tools).
         name: String,
-        /// rust, python or js.
+        /// rust, python, js or c.
         #[arg(long, default_value = "rust")]
         lang: ward::scaffold::Lang,
         /// Where to create the project directory.

@@ -1,8 +1,10 @@
-//! `ward new`: a plugin project in Rust, Python or JavaScript that builds with
-//! one command (`./build.sh` → `dist/NAME.wasm`) and tests itself on the host.
+//! `ward new`: a plugin project in Rust, Python, JavaScript or C that builds
+//! with one command (`./build.sh` → `dist/NAME.wasm`); the Rust, Python and
+//! JavaScript ones also test themselves on the host.
 //!
-//! The templates live in `runtime/templates/`; the Python and JavaScript
-//! helpers (`sdk-guest/python/ward_plugin.py`, `sdk-guest/js/ward_plugin.js`)
+//! The templates live in `runtime/templates/`; the Python, JavaScript and C
+//! helpers (`sdk-guest/python/ward_plugin.py`, `sdk-guest/js/ward_plugin.js`,
+//! `sdk-guest/c/ward.h` and `ward.c`)
 //! and the WIT package (`wit/plugin.wit`) are compiled into ward and written
 //! into the project, so a project does not need the ward repository. A Rust
 //! project depends on the `ward-guest` crate by path: the repository's
@@ -20,6 +22,11 @@ use anyhow::{bail, Context, Result};
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 /// componentize-js version the JavaScript template pins (same).
 pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
+/// wit-bindgen-cli version the C template pins (keep in sync with
+/// `xtask/src/cplugin.rs`; a test checks).
+pub const WIT_BINDGEN_VERSION: &str = "0.61.1";
+/// wasm-component-ld version the C template pins (same).
+pub const WASM_COMPONENT_LD_VERSION: &str = "0.5.31";
 
 /// The language of a new plugin project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +37,8 @@ pub enum Lang {
     Python,
     /// JavaScript with `ward_plugin.js`, built by componentize-js.
     Js,
+    /// C with `ward.h`, built by clang and wasi-libc.
+    C,
 }
 
 impl FromStr for Lang {
@@ -40,7 +49,8 @@ impl FromStr for Lang {
             "rust" | "rs" => Ok(Lang::Rust),
             "python" | "py" => Ok(Lang::Python),
             "js" | "javascript" => Ok(Lang::Js),
-            other => bail!("unknown language {other:?}: expected rust, python or js"),
+            "c" => Ok(Lang::C),
+            other => bail!("unknown language {other:?}: expected rust, python, js or c"),
         }
     }
 }
@@ -51,6 +61,7 @@ impl fmt::Display for Lang {
             Lang::Rust => "rust",
             Lang::Python => "python",
             Lang::Js => "js",
+            Lang::C => "c",
         })
     }
 }
@@ -60,6 +71,8 @@ const PY_HELPER: &str = include_str!("../../sdk-guest/python/ward_plugin.py");
 const JS_HELPER: &str = include_str!("../../sdk-guest/js/ward_plugin.js");
 const JS_TRY: &str = include_str!("../../sdk-guest/js/try.mjs");
 const PY_MANIFEST: &str = include_str!("../../sdk-guest/python/ward_manifest.py");
+const C_HEADER: &str = include_str!("../../sdk-guest/c/ward.h");
+const C_HELPER: &str = include_str!("../../sdk-guest/c/ward.c");
 const JS_MANIFEST: &str = include_str!("../../sdk-guest/js/ward_manifest.mjs");
 
 /// (path in the project, template text, executable)
@@ -123,6 +136,23 @@ const PYTHON_FILES: &[File] = &[
         include_str!("../templates/python/ward.toml"),
         false,
     ),
+    ("wit/plugin.wit", WIT, false),
+];
+
+const C_FILES: &[File] = &[
+    ("app.c", include_str!("../templates/c/app.c"), false),
+    ("build.sh", include_str!("../templates/c/build.sh"), true),
+    ("README.md", include_str!("../templates/c/README.md"), false),
+    (
+        ".gitignore",
+        include_str!("../templates/c/gitignore"),
+        false,
+    ),
+    ("ward.toml", include_str!("../templates/c/ward.toml"), false),
+    ("ward.h", C_HEADER, false),
+    ("ward.c", C_HELPER, false),
+    // The manifest goes into the component as in Python projects.
+    ("ward_manifest.py", PY_MANIFEST, false),
     ("wit/plugin.wit", WIT, false),
 ];
 
@@ -203,18 +233,21 @@ pub fn scaffold(
         _ => String::new(),
     };
 
-    let vars: [(&str, &str); 6] = [
+    let vars: [(&str, &str); 8] = [
         ("{{name}}", name),
         ("{{lib_name}}", &name.replace('-', "_")),
         ("{{name_underscored}}", &name.replace('-', "_")),
         ("{{sdk_path}}", &sdk_path),
         ("{{py_version}}", COMPONENTIZE_PY_VERSION),
         ("{{js_version}}", COMPONENTIZE_JS_VERSION),
+        ("{{wit_bindgen_version}}", WIT_BINDGEN_VERSION),
+        ("{{wcl_version}}", WASM_COMPONENT_LD_VERSION),
     ];
     let files = match lang {
         Lang::Rust => RUST_FILES,
         Lang::Python => PYTHON_FILES,
         Lang::Js => JS_FILES,
+        Lang::C => C_FILES,
     };
     for (rel, template, executable) in files {
         let path = dir.join(rel);
@@ -244,6 +277,8 @@ fn is_vendored(rel: &str) -> bool {
             | "ward_manifest.py"
             | "ward_manifest.mjs"
             | "try.mjs"
+            | "ward.h"
+            | "ward.c"
             | "wit/plugin.wit"
     )
 }
@@ -357,6 +392,18 @@ mod tests {
                     "wit/plugin.wit",
                 ][..],
             ),
+            (
+                Lang::C,
+                &[
+                    "app.c",
+                    "build.sh",
+                    "ward.h",
+                    "ward.c",
+                    "ward_manifest.py",
+                    "ward.toml",
+                    "wit/plugin.wit",
+                ][..],
+            ),
         ] {
             let name = format!("my-{lang}-plugin");
             let dir = scaffold(&name, lang, tmp.path(), Some(&repo())).unwrap();
@@ -428,6 +475,7 @@ mod tests {
         assert_eq!("Python".parse::<Lang>().unwrap(), Lang::Python);
         assert_eq!("rs".parse::<Lang>().unwrap(), Lang::Rust);
         assert_eq!("javascript".parse::<Lang>().unwrap(), Lang::Js);
+        assert_eq!("C".parse::<Lang>().unwrap(), Lang::C);
         assert!("cobol".parse::<Lang>().is_err());
     }
 
@@ -439,6 +487,13 @@ mod tests {
         )));
         assert!(xtask.contains(&format!(
             "COMPONENTIZE_JS_VERSION: &str = \"{COMPONENTIZE_JS_VERSION}\""
+        )));
+        let xtask = include_str!("../../xtask/src/cplugin.rs");
+        assert!(xtask.contains(&format!(
+            "WIT_BINDGEN_VERSION: &str = \"{WIT_BINDGEN_VERSION}\""
+        )));
+        assert!(xtask.contains(&format!(
+            "WASM_COMPONENT_LD_VERSION: &str = \"{WASM_COMPONENT_LD_VERSION}\""
         )));
     }
 

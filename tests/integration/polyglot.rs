@@ -1,6 +1,6 @@
 //! Plugins in other languages: the Python and JavaScript examples served
-//! beside Rust ones, and `ward new` projects of every language that build with
-//! their one command and answer.
+//! beside Rust ones, and `ward new` projects of every language (Rust, Python,
+//! JavaScript, C) that build with their one command and answer.
 
 use std::process::Command;
 
@@ -122,8 +122,10 @@ async fn scaffold_build_and_call(lang: &str) -> String {
     let project = work.path().join(&name);
     let mut build = Command::new("sh");
     build.arg(project.join("build.sh"));
-    // Rust projects share the guest build cache of the repository.
+    // Rust projects share the guest build cache of the repository, C
+    // projects the tools `cargo xtask plugins` installed for c-hello.
     build.env("CARGO_TARGET_DIR", repo().join("target/guest"));
+    build.env("WARD_C_TOOLS", repo().join(".tools/cargo"));
     let output = build.output().unwrap();
     assert!(
         output.status.success(),
@@ -147,6 +149,11 @@ async fn a_scaffolded_rust_plugin_builds_and_answers() {
 #[tokio::test]
 async fn a_scaffolded_python_plugin_builds_and_answers() {
     assert!(scaffold_build_and_call("python").await.contains("Scaffold"));
+}
+
+#[tokio::test]
+async fn a_scaffolded_c_plugin_builds_and_answers() {
+    assert_eq!(scaffold_build_and_call("c").await, "Hello, Scaffold!");
 }
 
 #[tokio::test]
