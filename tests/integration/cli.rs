@@ -165,5 +165,12 @@ async fn the_readmes_client_snippets_start_ward() {
             .kill_on_drop(true);
         let ward = Ward::start_command(cmd, Era::Legacy("2025-11-25")).await;
         assert_eq!(ward.tool_names().await, ["hello_greet"], "{args:?}");
+        // One line on stderr says where it serves and how many plugins.
+        let log = ward.wait_log("serving over stdio").await;
+        let line = log
+            .lines()
+            .find(|l| l.contains("serving over stdio"))
+            .unwrap();
+        assert!(line.contains("plugins=1"), "{line}");
     }
 }
