@@ -263,11 +263,8 @@ async fn a_request_state_is_bound_to_its_request_server_and_plugin_version() {
     let loads = |log: &str| log.matches("serving plugin `conformance`").count();
     let before = loads(&ward.log());
     std::fs::write(&wasm, &bytes).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while loads(&ward.log()) == before {
-        assert!(std::time::Instant::now() < deadline, "{}", ward.log());
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let reloaded = ward.stderr.wait_until(60, |log| loads(log) > before).await;
+    assert!(reloaded, "{}", ward.log());
     let error = refused(&ward, answering(tool, &state, yes)).await;
     assert!(error.message.contains("another version"), "{error:?}");
     // The new version serves fresh requests.

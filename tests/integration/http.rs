@@ -2,7 +2,6 @@
 //! and the listener's defences with raw requests (issue 8).
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
@@ -16,17 +15,16 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{json, Value};
-use tokio::io::AsyncBufReadExt;
 use tokio::process::Child;
 use tokio::sync::mpsc;
 
-use crate::util::{obj, repo, serve_command, text, Dir, Era};
+use crate::util::{obj, repo, serve_command, spawn_http, text, Dir, Era, Log};
 
 /// A `ward serve --http 127.0.0.1:0` and what it logged.
 struct HttpWard {
     child: Child,
     url: String,
-    log: Arc<Mutex<String>>,
+    log: Log,
 }
 
 impl HttpWard {
@@ -37,33 +35,11 @@ impl HttpWard {
         let mut cmd = serve_command(dir.path());
         cmd.args(["--http", "127.0.0.1:0"])
             .args(args)
-            .env_remove("WARD_AUTH_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .env_remove("WARD_AUTH_TOKEN");
         for (key, value) in envs {
             cmd.env(key, value);
         }
-        let mut child = cmd.spawn().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let sink = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let url = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = tx.send(url.to_owned());
-                }
-                sink.lock().unwrap().push_str(&line);
-                sink.lock().unwrap().push('\n');
-            }
-        });
-        let url = tokio::time::timeout(Duration::from_secs(60), rx.recv())
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("ward did not listen; log:\n{}", log.lock().unwrap()));
+        let (child, url, log) = spawn_http(cmd).await;
         Self { child, url, log }
     }
 
@@ -74,7 +50,7 @@ impl HttpWard {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.get()
     }
 
     /// Waits until ward's log contains `needle`.
@@ -84,11 +60,11 @@ impl HttpWard {
 
     /// Waits until ward's log contains `needle` `n` times.
     async fn wait_log_count(&self, needle: &str, n: usize) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while self.log().matches(needle).count() < n {
-            assert!(std::time::Instant::now() < deadline, "log:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let logged = self
+            .log
+            .wait_until(20, |log| log.matches(needle).count() >= n)
+            .await;
+        assert!(logged, "log:\n{}", self.log());
     }
 
     async fn connect(&self, era: Era, token: Option<&str>) -> Client {

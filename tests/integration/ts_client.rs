@@ -11,14 +11,11 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::AsyncBufReadExt;
-use tokio::sync::{mpsc, Notify};
 
-use crate::util::{repo, serve_command, wasm, Dir};
+use crate::util::{repo, serve_command, spawn_http, wasm, Dir, Log};
 
 /// The Node 22 binary and the SDK's `node_modules`, or a panic saying how to
 /// install them.
@@ -36,73 +33,12 @@ fn node_and_sdk() -> (PathBuf, PathBuf) {
     (node, modules)
 }
 
-/// ward's log, and a signal for each line added to it.
-#[derive(Clone, Default)]
-struct Log {
-    text: Arc<Mutex<String>>,
-    line: Arc<Notify>,
-}
-
-impl Log {
-    fn get(&self) -> String {
-        self.text.lock().unwrap().clone()
-    }
-
-    /// Waits (up to `secs`) until the log holds `needle`.
-    async fn wait_for(&self, needle: &str, secs: u64) -> bool {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            // A line added between the check and the wait leaves a permit.
-            if self.get().contains(needle) {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, self.line.notified())
-                .await
-                .is_err()
-            {
-                return self.get().contains(needle);
-            }
-        }
-    }
-}
-
 /// Starts `ward serve --http 127.0.0.1:0` on `dir`; returns it, its URL and its log.
 async fn serve_http(dir: &Dir) -> (tokio::process::Child, String, Log) {
     let mut cmd = serve_command(dir.path());
     cmd.args(["--http", "127.0.0.1:0"])
-        .env_remove("WARD_AUTH_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let log = Log::default();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let sink = log.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-            {
-                let mut log = sink.text.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-            sink.line.notify_one();
-        }
-    });
-    let url = tokio::time::timeout(Duration::from_secs(60), rx.recv())
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("ward did not listen; log:\n{}", log.get()));
-    (child, url, log)
+        .env_remove("WARD_AUTH_TOKEN");
+    spawn_http(cmd).await
 }
 
 /// How `client.mjs` starts its stdio ward: the command the other tests use.

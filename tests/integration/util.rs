@@ -19,8 +19,94 @@ use rmcp::service::{
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::Value;
-use tokio::process::Command;
-use tokio::sync::mpsc;
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, Notify};
+
+/// ward's log, and a signal for each line added to it: tests wait on the
+/// signal, not on a clock.
+#[derive(Clone, Default)]
+pub struct Log {
+    text: Arc<Mutex<String>>,
+    line: Arc<Notify>,
+}
+
+impl Log {
+    /// What was logged so far.
+    pub fn get(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    fn push(&self, line: &str) {
+        {
+            let mut text = self.text.lock().unwrap();
+            text.push_str(line);
+            text.push('\n');
+        }
+        self.line.notify_one();
+    }
+
+    /// Collects the lines `reader` yields (ward's stderr), calling
+    /// `each` on each first.
+    pub fn follow<R>(&self, reader: R, mut each: impl FnMut(&str) + Send + 'static)
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    {
+        let log = self.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(reader).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                each(&line);
+                log.push(&line);
+            }
+        });
+    }
+
+    /// Waits (up to `secs`) until the log satisfies `done`; false if it never does.
+    pub async fn wait_until(&self, secs: u64, done: impl Fn(&str) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            // A line added between the check and the wait leaves a permit.
+            if done(&self.get()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, self.line.notified())
+                .await
+                .is_err()
+            {
+                return done(&self.get());
+            }
+        }
+    }
+
+    /// Waits (up to `secs`) until the log holds `needle`.
+    pub async fn wait_for(&self, needle: &str, secs: u64) -> bool {
+        self.wait_until(secs, |log| log.contains(needle)).await
+    }
+}
+
+/// Starts `cmd` (a `ward serve --http 127.0.0.1:0` command) and returns it,
+/// the URL it listens on (`http://ADDR/mcp`) and its log.
+pub async fn spawn_http(mut cmd: Command) -> (Child, String, Log) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let log = Log::default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    log.follow(child.stderr.take().unwrap(), move |line| {
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let url = rest.split_whitespace().next().unwrap_or_default();
+            let _ = tx.send(url.to_owned());
+        }
+    });
+    let url = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("ward did not listen; log:\n{}", log.get()));
+    (child, url, log)
+}
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -198,7 +284,7 @@ pub const ERAS: [Era; 3] = [
 pub struct Ward {
     pub client: RunningService<RoleClient, Recorder>,
     pub notes: mpsc::UnboundedReceiver<Note>,
-    pub stderr: Arc<Mutex<String>>,
+    pub stderr: Log,
     /// Params of the sampling and elicitation requests the client answered.
     pub asked: Arc<Mutex<Vec<Value>>>,
 }
@@ -245,17 +331,9 @@ impl Ward {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = Log::default();
         if let Some(stderr) = stderr {
-            let log = log.clone();
-            tokio::spawn(async move {
-                use tokio::io::AsyncBufReadExt;
-                let mut lines = tokio::io::BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    log.lock().unwrap().push_str(&line);
-                    log.lock().unwrap().push('\n');
-                }
-            });
+            log.follow(stderr, |_| {});
         }
         let (tx, notes) = mpsc::unbounded_channel();
         let mut info = ClientConfig::new(capabilities, Implementation::new("ward-tests", "0"));
@@ -345,23 +423,17 @@ impl Ward {
 
     /// Waits until ward's log contains `needle`, and returns the log.
     pub async fn wait_log(&self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let log = self.log();
-            if log.contains(needle) {
-                return log;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "ward never logged {needle:?}; log:\n{log}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert!(
+            self.stderr.wait_for(needle, 20).await,
+            "ward never logged {needle:?}; log:\n{}",
+            self.log()
+        );
+        self.log()
     }
 
     /// What ward logged so far.
     pub fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.get()
     }
 }
 

@@ -132,30 +132,9 @@ fn up_to_date(repo: &Path, plugin_dir: &Path, out: &Path) -> bool {
     }
     let mut inputs = vec![repo.join("xtask/src/cplugin.rs")];
     for dir in [plugin_dir, &repo.join("sdk-guest/c"), &repo.join("wit")] {
-        collect_files(dir, &mut inputs);
+        util::collect_files(dir, &mut inputs);
     }
-    inputs.iter().all(|p| {
-        fs::metadata(p)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t <= built)
-    })
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            collect_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
+    util::none_newer(&inputs, built)
 }
 
 /// Builds the C plugin in `plugin_dir` into `out`.
@@ -295,13 +274,7 @@ pub fn ensure_debian_packages() -> Result<()> {
         missing.join(", ")
     ));
     let start = Instant::now();
-    util::run(Command::new("apt-get").args(["update", "-qq"]))?;
-    util::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
+    util::apt_install(&missing)?;
     for (package, file) in DEBIAN_PACKAGES {
         if !installed(package, file) {
             bail!("the Debian package {package} is still missing after apt-get install");

@@ -28,6 +28,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+use crate::util;
+
 /// componentize-py, from PyPI.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 /// `@bytecodealliance/componentize-js`, from npm.
@@ -117,32 +119,9 @@ fn up_to_date(repo: &Path, plugin_dir: &Path, lang: Lang, out: &Path) -> bool {
         ),
     };
     let mut inputs = vec![helper, embedder, repo.join("xtask/src/polyglot.rs")];
-    collect_files(plugin_dir, &mut inputs);
-    collect_files(&repo.join("wit"), &mut inputs);
-    inputs.iter().all(|p| {
-        fs::metadata(p)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t <= built)
-    })
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name == "node_modules" || name == "__pycache__" || name.starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            collect_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
+    util::collect_files(plugin_dir, &mut inputs);
+    util::collect_files(&repo.join("wit"), &mut inputs);
+    util::none_newer(&inputs, built)
 }
 
 /// Builds one plugin directory of language `lang` into `out`.

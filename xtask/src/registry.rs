@@ -3,8 +3,6 @@
 //! each test on a loopback port) and `openssl` (test keys). Installed with
 //! apt-get only when missing, as root (CI and the development machines are).
 
-use std::process::Command;
-
 use anyhow::{bail, Result};
 
 use crate::util;
@@ -29,13 +27,7 @@ pub fn ensure() -> Result<()> {
         "installing {} (for the OCI registry tests)",
         missing.join(", ")
     ));
-    util::run(Command::new("apt-get").args(["update", "-qq"]))?;
-    util::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
+    util::apt_install(&missing)?;
     for (package, command) in PACKAGES {
         if !on_path(command) {
             bail!("`{command}` is still missing after installing the Debian package {package}");

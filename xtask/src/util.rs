@@ -67,3 +67,42 @@ pub fn publish(bytes: &[u8], dest: &Path) -> Result<bool> {
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
     Ok(true)
 }
+
+/// The files under `dir`, recursively, for up-to-date checks: hidden
+/// entries, `node_modules` and `__pycache__` left out.
+pub fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "node_modules" || name == "__pycache__" || name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// Whether every one of `inputs` is no newer than `built`.
+pub fn none_newer(inputs: &[PathBuf], built: std::time::SystemTime) -> bool {
+    inputs.iter().all(|p| {
+        fs::metadata(p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t <= built)
+    })
+}
+
+/// Installs Debian packages with apt-get (as root, as CI runs).
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
