@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(method_in_body().as_deref(), Some("initialize"));
         }
         RequestKind::SessionStream => assert_eq!(method, Method::GET),
+        RequestKind::Use { .. } => assert_eq!(method, Method::POST),
         RequestKind::Ordinary => {}
     }
 });

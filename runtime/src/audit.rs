@@ -318,8 +318,10 @@ pub struct Caller {
     pub subject: Option<String>,
     /// The OAuth client (`client_id` / `azp`).
     pub client_id: Option<String>,
-    /// The scopes the token carries.
-    pub scopes: Vec<String>,
+    /// The scopes the token carries; `None` when the caller is not
+    /// restricted by scopes (the static `--auth-token-file` token, which
+    /// stands for the operator), so a plugin's `[access]` does not apply.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// One audit record; see `docs/audit-log.md`.

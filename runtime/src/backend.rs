@@ -16,6 +16,8 @@ use rmcp::model::{
     Reference, Resource, ResourceTemplate, Tool,
 };
 use tokio::sync::{broadcast, mpsc};
+
+use crate::audit::Caller;
 use tokio_util::sync::CancellationToken;
 
 /// Everything clients can see, as one immutable snapshot. A new snapshot is
@@ -197,6 +199,40 @@ pub struct CallContext {
     /// replayed request (an input-required retry) may only run on the
     /// version that asked the questions.
     pub pin: Option<[u8; 32]>,
+    /// Who asks, for plugins' `[access]` scopes and rate limits; `None` is
+    /// the local user (stdio, an HTTP listener without authentication).
+    pub caller: Option<Arc<Caller>>,
+    /// The front door already admitted the request ([`Backend::admit`]):
+    /// over HTTP it is checked before rmcp sees it, so that a refusal can
+    /// be an HTTP 403 or 429; it must not take a second rate token.
+    pub admitted: bool,
+}
+
+/// What a request uses, as [`Backend::admit`] checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `tools/call`, by exposed name.
+    Tool(String),
+    /// `resources/read`, by URI.
+    Resource(String),
+    /// `prompts/get`, by exposed name.
+    Prompt(String),
+    /// `completion/complete` of a prompt's argument, by exposed name.
+    PromptCompletion(String),
+    /// `completion/complete` of a resource template's variable, by template.
+    TemplateCompletion(String),
+}
+
+impl Target {
+    /// The MCP method that uses it.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Tool(_) => "tools/call",
+            Self::Resource(_) => "resources/read",
+            Self::Prompt(_) => "prompts/get",
+            Self::PromptCompletion(_) | Self::TemplateCompletion(_) => "completion/complete",
+        }
+    }
 }
 
 /// Which plugin served a request and what it cost: written by the plugin
@@ -260,12 +296,59 @@ pub enum BackendError {
     /// protocol layer, which stopped it, knows what to answer.
     #[error("{0}")]
     Suspended(#[from] Suspended),
+    /// The caller lacks scopes the item needs (`[access]`): HTTP 403
+    /// `insufficient_scope`, else JSON-RPC [`FORBIDDEN`].
+    #[error("{what} `{name}` needs the scope(s) {}, which the caller does not hold; use a token that carries them", missing.join(" "))]
+    Forbidden {
+        /// "tool", "prompt", "resource", ...
+        what: &'static str,
+        /// The exposed name or URI.
+        name: String,
+        /// Every scope the item needs.
+        required: Vec<String>,
+        /// Those the caller lacks.
+        missing: Vec<String>,
+    },
+    /// Over a rate limit (`[limits] rate`): HTTP 429 with `Retry-After`,
+    /// else JSON-RPC [`RATE_LIMITED`]. The guest did not run.
+    #[error("{message}")]
+    RateLimited {
+        /// Which plugin and which limit, and what to do.
+        message: String,
+        /// When a call would pass again.
+        retry_after: std::time::Duration,
+    },
 }
+
+/// The JSON-RPC error code of [`BackendError::Forbidden`].
+pub const FORBIDDEN: i32 = -32003;
+
+/// The JSON-RPC error code of [`BackendError::RateLimited`].
+pub const RATE_LIMITED: i32 = -32029;
 
 /// What the protocol layer needs from the plugins.
 pub trait Backend: Send + Sync + 'static {
     /// The current catalog.
     fn catalog(&self) -> Arc<Catalog>;
+
+    /// The current catalog as `caller` sees it: without the items whose
+    /// `[access]` scopes it lacks.
+    fn catalog_for(&self, caller: Option<&Caller>) -> Arc<Catalog> {
+        let _ = caller;
+        self.catalog()
+    }
+
+    /// Whether `caller` may use `target` now: its scopes, and a token of
+    /// the plugin's rate limits, which this takes. Unknown targets pass
+    /// (the request itself then answers "not found").
+    fn admit(
+        &self,
+        caller: Option<&Caller>,
+        target: &Target,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = (caller, target);
+        async { Ok(()) }
+    }
 
     /// Server-wide events (catalog changes, resource updates, warnings).
     fn subscribe(&self) -> broadcast::Receiver<ServerEvent>;

@@ -35,12 +35,15 @@ pub mod cache;
 pub mod inspect;
 pub mod loader;
 pub mod manifest;
+pub mod metrics;
 pub mod plugin;
 pub mod protocol;
 pub mod registry;
 pub mod sandbox;
 pub mod scaffold;
 pub mod server;
+pub mod service;
+pub mod telemetry;
 pub mod watch;
 
 /// `ward --version`: ward's version and the plugin contract it serves

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::{broadcast, mpsc};
+use tracing::Instrument as _;
 
 use crate::backend::ServerEvent;
 use crate::cache::{self, Cache};
@@ -191,10 +192,15 @@ impl Loader {
 
     /// Loads the plugin at `path` (a `.wasm` file) with the policy beside it.
     pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        self.load_inner(path).await.map_err(|error| LoadError {
-            path: path.to_path_buf(),
-            error,
-        })
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        let span = crate::telemetry::load_span(&stem);
+        self.load_inner(path)
+            .instrument(span)
+            .await
+            .map_err(|error| LoadError {
+                path: path.to_path_buf(),
+                error,
+            })
     }
 
     async fn load_inner(&self, path: &Path) -> Result<Plugin> {
@@ -213,16 +219,14 @@ impl Loader {
         // A thread of its own rather than tokio's blocking pool: a compile
         // that outlives its deadline is abandoned, and must hold no slot of
         // the pool and no runtime shutdown.
+        let span = crate::telemetry::compile_span(&name);
         std::thread::Builder::new()
             .name(format!("ward-load-{name}"))
             .spawn(move || {
-                let _ = tx.send(compile(
-                    &runtime,
-                    cache.as_ref(),
-                    &protected,
-                    &file,
-                    &plugin,
-                ));
+                let _entered = span.enter();
+                let compiled = compile(&runtime, cache.as_ref(), &protected, &file, &plugin);
+                crate::telemetry::record_compile(&span, compiled.as_ref().ok().map(|c| c.cached));
+                let _ = tx.send(compiled);
             })
             .context("starting a load thread")?;
         let Compiled {
@@ -248,6 +252,18 @@ impl Loader {
             self.events.clone(),
         )
         .await?;
+        let mismatches = crate::service::mismatches(plugin.policy(), plugin.manifest());
+        if !mismatches.is_empty() {
+            let file = path.with_extension("toml");
+            bail!(
+                "{}",
+                mismatches
+                    .iter()
+                    .map(|m| format!("{}: {m}", file.display()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
         let m = plugin.manifest();
         tracing::debug!(
             plugin = %name,

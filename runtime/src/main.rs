@@ -97,6 +97,21 @@ struct ServeArgs {
     /// retry must reach the process that asked, before it restarts.
     #[arg(long, value_name = "PATH", env = "WARD_STATE_KEY_FILE")]
     state_key_file: Option<PathBuf>,
+    /// Share rate-limit buckets and cached results (`[cache]`) with the
+    /// other replicas using this Redis (redis://HOST:PORT[/DB]); checked at
+    /// start-up. Without it each process keeps its own.
+    #[arg(long, value_name = "URL", env = "WARD_REDIS")]
+    redis: Option<String>,
+    /// The most memory the in-process result cache may hold (bytes, or
+    /// with KiB, MiB, GiB); least recently used results go first.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size,
+          default_value_t = ward::service::results::DEFAULT_CACHE_BYTES)]
+    result_cache_size: u64,
+    /// Restrict the local user over stdio to these OAuth scopes
+    /// (comma-separated; plugins' `[access]` then applies as to an HTTP
+    /// caller). Without it the local user may use every item.
+    #[arg(long, value_name = "SCOPES", value_delimiter = ',')]
+    stdio_scopes: Option<Vec<String>>,
     /// Serve MCP over Streamable HTTP at http://ADDR/mcp (e.g. 127.0.0.1:8080)
     /// instead of stdin/stdout. Both protocol eras: legacy sessions
     /// (Mcp-Session-Id) and stateless 2026-07-28 requests.
@@ -124,6 +139,22 @@ struct ServeArgs {
     /// never taken on the command line.
     #[arg(long, value_name = "PATH", requires = "http", help_heading = "HTTP")]
     auth_token_file: Option<PathBuf>,
+    /// Require an OAuth 2.1 access token (a JWT) on every HTTP request,
+    /// issued by this authorization server (`iss` must equal URL exactly).
+    /// Needs --jwt-jwks; instead of --auth-token-file.
+    #[arg(long, value_name = "URL", requires_all = ["http", "jwt_jwks"],
+          conflicts_with = "auth_token_file", help_heading = "HTTP")]
+    jwt_issuer: Option<String>,
+    /// The audience a token's `aud` must contain: ward's canonical URL
+    /// [default: http://ADDR/mcp, ADDR as bound].
+    #[arg(long, value_name = "URI", requires_all = ["http", "jwt_issuer"], help_heading = "HTTP")]
+    jwt_audience: Option<String>,
+    /// The issuer's signing keys (a JWKS): a file, read at start, or an
+    /// https URL, fetched at start and again (at most every 30 s) when a
+    /// token names an unknown key id.
+    #[arg(long, value_name = "PATH_OR_URL", requires_all = ["http", "jwt_issuer"],
+          help_heading = "HTTP")]
+    jwt_jwks: Option<String>,
     /// Largest accepted HTTP request body, in bytes (larger: 413).
     #[arg(long, default_value_t = 4 << 20, value_name = "BYTES", help_heading = "HTTP")]
     max_body_bytes: usize,
@@ -158,6 +189,20 @@ struct ServeArgs {
     /// On SIGTERM/SIGINT, how long HTTP requests in flight may still run, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS", help_heading = "HTTP")]
     shutdown_grace: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464;
+    /// port 0 picks one, logged), on a listener of their own, beside stdio or
+    /// --http. See docs/metrics.md.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "WARD_METRICS",
+        help_heading = "Metrics"
+    )]
+    metrics: Option<std::net::SocketAddr>,
+    /// Allow --metrics on a non-loopback address (0.0.0.0, a LAN address).
+    /// Refused without it.
+    #[arg(long, requires = "metrics", help_heading = "Metrics")]
+    metrics_public: bool,
     #[command(flatten)]
     audit: cli::AuditArgs,
 }
@@ -196,6 +241,8 @@ impl LoadArgs {
             compile_timeout: Duration::from_secs(self.compile_timeout.max(1)),
             startup_wait,
             protected: Default::default(),
+            redis: None,
+            result_cache_bytes: ward::service::results::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -225,21 +272,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| {
-                match cli.command {
-                    // One-shot commands print their own result; only problems go to stderr.
-                    Command::Inspect(_) | Command::Call(_) => "warn".into(),
-                    _ => "ward=info,warn".into(),
-                }
-            }),
-        )
-        .with_ansi(false)
-        .init();
-    // Plugins' handles are budgeted out of this limit (sandbox::budget).
-    ward::sandbox::budget::raise_fd_limit();
+    // The runtime before the log: an OpenTelemetry exporter runs on it.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -250,6 +283,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let log_filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| {
+        match cli.command {
+            // One-shot commands print their own result; only problems go to stderr.
+            Command::Inspect(_) | Command::Call(_) => "warn".into(),
+            _ => "ward=info,warn".into(),
+        }
+    });
+    // The log on stderr, and traces when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    let telemetry = {
+        let _runtime = runtime.enter();
+        ward::telemetry::init(log_filter)
+    };
+    // Plugins' handles are budgeted out of this limit (sandbox::budget).
+    ward::sandbox::budget::raise_fd_limit();
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
@@ -298,6 +345,10 @@ fn main() -> ExitCode {
             }
         }
     });
+    // The spans of the last requests go out before exit (a few seconds at most).
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
     // Guest calls still running on blocking threads must not hold up exit.
     runtime.shutdown_background();
     match result {
@@ -328,15 +379,38 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(path) = &args.auth_token_file {
         protected.add(path, "the HTTP token file");
     }
+    let jwks = args
+        .jwt_jwks
+        .as_deref()
+        .map(ward::protocol::http::JwksSource::parse);
+    if let Some(ward::protocol::http::JwksSource::File(path)) = &jwks {
+        protected.add(path, "the JWT key set (--jwt-jwks)");
+    }
     if let Some(path) = args.audit.path() {
         protected.add(path, "the audit log");
     }
     let config = Config {
         protected,
+        redis: args.redis.clone(),
+        result_cache_bytes: args.result_cache_size,
         ..args
             .load
             .config(plugins, true, Some(Duration::from_secs(args.startup_wait)))
     };
+    // Metrics before the plugins load, so that loading is counted; their
+    // listener runs beside stdio or HTTP and ends when `serve` returns.
+    let metrics_shutdown = tokio_util::sync::CancellationToken::new();
+    let _metrics_shutdown = metrics_shutdown.clone().drop_guard();
+    if let Some(addr) = args.metrics {
+        let listener = ward::metrics::bind(addr, args.metrics_public).await?;
+        let metrics = ward::metrics::install(ward::metrics::Metrics::new())?;
+        tracing::info!(
+            "serving metrics at http://{}{}",
+            listener.local_addr(),
+            ward::metrics::METRICS_PATH
+        );
+        tokio::spawn(listener.serve(metrics, metrics_shutdown));
+    }
     let mut started = server::start(&config).await?;
     let _watch = match args.no_watch {
         true => None,
@@ -356,6 +430,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         page_size: args.page_size,
         audit: audit.log(),
         state_key,
+        stdio_scopes: args.stdio_scopes.clone(),
         ..Default::default()
     };
     let Some(addr) = args.http else {
@@ -375,6 +450,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         allowed_hosts: args.allowed_host,
         allowed_origins: args.allowed_origin,
         auth_token,
+        jwt: match (args.jwt_issuer, jwks) {
+            (Some(issuer), Some(jwks)) => Some(ward::protocol::http::JwtOptions {
+                issuer,
+                audience: args.jwt_audience,
+                jwks,
+                scopes_supported: Vec::new(),
+            }),
+            _ => None,
+        },
         max_body_bytes: args.max_body_bytes,
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
         body_timeout: std::time::Duration::from_secs(args.body_timeout.max(1)),

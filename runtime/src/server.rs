@@ -44,6 +44,11 @@ pub struct Config {
     /// ward's files that no grant may reach, besides the cache, the plugin
     /// directory and the executable (always protected): the token file.
     pub protected: Protected,
+    /// The Redis that replicas share rate limits and cached results
+    /// through (`--redis URL`), if any.
+    pub redis: Option<String>,
+    /// The in-process result cache's size in bytes (`--result-cache-size`).
+    pub result_cache_bytes: u64,
 }
 
 /// How long `ward serve` waits for the plugin directory before it answers
@@ -89,7 +94,11 @@ pub async fn start(config: &Config) -> Result<Started> {
         },
         None => None,
     };
-    let registry = Arc::new(Registry::new());
+    let shared = match &config.redis {
+        Some(url) => Some(Arc::new(crate::service::redis::Shared::connect(url).await?)),
+        None => None,
+    };
+    let registry = Arc::new(Registry::with_shared(config.result_cache_bytes, shared));
     let protected = config
         .protected
         .clone()

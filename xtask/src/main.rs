@@ -11,6 +11,7 @@ mod cplugin;
 mod fuzz;
 mod guests;
 mod polyglot;
+mod promtool;
 mod registry;
 mod test;
 mod tsclient;

@@ -1,7 +1,9 @@
-//! The tools the OCI integration tests (`tests/integration/oci.rs`) run:
-//! Debian's `docker-registry` (the CNCF distribution registry, started by
-//! each test on a loopback port) and `openssl` (test keys). Installed with
-//! apt-get only when missing, as root (CI and the development machines are).
+//! The outside programs the integration tests run, each started by the test
+//! that needs it on a loopback port: Debian's `docker-registry` (the CNCF
+//! distribution registry, `tests/integration/oci.rs`), `openssl` (test
+//! keys) and `redis-server` (replicas sharing rate limits and cached
+//! results, `tests/integration/team.rs`). Installed with apt-get only when
+//! missing, as root (CI and the development machines are).
 
 use anyhow::{bail, Result};
 
@@ -11,6 +13,7 @@ use crate::util;
 const PACKAGES: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     ("openssl", "openssl"),
+    ("redis-server", "redis-server"),
 ];
 
 /// Installs whichever of [`PACKAGES`] is missing.
@@ -24,7 +27,7 @@ pub fn ensure() -> Result<()> {
         return Ok(());
     }
     util::step(format!(
-        "installing {} (for the OCI registry tests)",
+        "installing {} (for the integration tests)",
         missing.join(", ")
     ));
     util::apt_install(&missing)?;

@@ -9,14 +9,16 @@ use crate::{conformance, fuzz, guests, tsclient, util};
 const CI_FUZZ_SECONDS: u64 = 20;
 
 /// Builds every plugin the tests load, installs what tests use from outside
-/// (the OCI registry; Node and the TypeScript MCP SDK for `ts_client`), runs
-/// the host workspace's tests, each fuzz target for a bounded time
+/// (the OCI registry; promtool; Node and the TypeScript MCP SDK for
+/// `ts_client`), runs the host workspace's tests, each fuzz target for a
+/// bounded time
 /// (`WARD_SKIP_FUZZ=1` skips them), then the MCP conformance suite
 /// (`WARD_SKIP_CONFORMANCE=1` skips it).
 pub fn run(args: &[String]) -> Result<()> {
     crate::example_plugins()?;
     guests::test_plugins()?;
     crate::registry::ensure()?;
+    crate::promtool::ensure();
     tsclient::ensure()?;
     util::run(
         util::cargo()

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use tracing::Instrument as _;
 use wasmtime::component::Instance;
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -14,6 +15,7 @@ use super::Plugin;
 use crate::backend::CallContext;
 use crate::sandbox::output::Captured;
 use crate::sandbox::{Clock, Stop};
+use crate::telemetry;
 
 pub use crate::sandbox::Failure;
 
@@ -38,6 +40,19 @@ pub(crate) enum Request {
         value: String,
         context: Vec<(String, String)>,
     },
+}
+
+impl Request {
+    /// The guest export it calls, for its span's name.
+    fn function(&self) -> &'static str {
+        match self {
+            Request::Manifest => "list",
+            Request::CallTool { .. } => "call-tool",
+            Request::ReadResource { .. } => "read-resource",
+            Request::GetPrompt { .. } => "get-prompt",
+            Request::Complete { .. } => "complete",
+        }
+    }
 }
 
 /// What the guest answered.
@@ -99,12 +114,15 @@ impl Plugin {
     /// Runs `request` in a fresh instance in the plugin's sandbox.
     pub(crate) async fn run(&self, request: Request, cx: &CallContext) -> Ran {
         if let Some(served) = &cx.served {
-            served.plugin(&self.name, self.digest, &self.policy().env);
+            self.record(served);
         }
         if cx.pin.is_some_and(|pin| pin != self.digest) {
             return Ran::failed(Failure::Replaced);
         }
         let sandbox = &self.sandbox;
+        // Counted in `ward_calls_waiting`, then `ward_calls_running`, until
+        // its ticket is returned (or the call is abandoned).
+        let waiting = crate::metrics::waiting(&self.name);
         let (clock, ticket) = match sandbox.admit(&cx.cancel).await {
             Ok(admitted) => admitted,
             Err(failure) => {
@@ -112,16 +130,27 @@ impl Plugin {
                 return Ran::failed(failure);
             }
         };
+        drop(waiting);
+        let running = crate::metrics::running(&self.name);
         tracing::debug!(plugin = %self.name, "call started");
         let output = Captured::default();
         let mut store = match self.store(cx, &clock, &output) {
             Ok(store) => store,
             Err(e) => return Ran::failed(Failure::Trap(format!("{e:#}"))),
         };
+        let function = request.function();
+        let mut guest = tracing::Span::none();
         let outcome = clock
             .race(async {
-                let instance = self.pre.instantiate_async(&mut store).await?;
-                dispatch(&self.exports, &mut store, &instance, request).await
+                let instance = self
+                    .pre
+                    .instantiate_async(&mut store)
+                    .instrument(telemetry::instantiate_span(&self.name))
+                    .await?;
+                guest = telemetry::guest_span(&self.name, function);
+                dispatch(&self.exports, &mut store, &instance, request)
+                    .instrument(guest.clone())
+                    .await
             })
             .await;
         let limits = &store.data().limits;
@@ -136,10 +165,13 @@ impl Plugin {
             Ok(Err(e)) => Err(sandbox.explain(Stop::Error(e), limits, &output)),
             Err(why) => Err(sandbox.explain(Stop::Interrupt(why), limits, &output)),
         };
+        telemetry::record_guest(&guest, cost.fuel, cost.peak_memory, result.as_ref().err());
+        drop(guest);
         // The store first: its pool slots are free before the ticket lets
         // the next call in.
         drop(store);
         drop(ticket);
+        drop(running);
         output.log(&self.name);
         match &result {
             Ok(_) => {
@@ -155,6 +187,7 @@ impl Plugin {
         if let Some(served) = &cx.served {
             served.cost(cost.fuel, cost.peak_memory, cost.duration);
         }
+        crate::metrics::call_cost(&self.name, cost.fuel, cost.peak_memory);
         Ran {
             response: result,
             cost,

@@ -136,6 +136,16 @@ impl Plugin {
         self.sandbox.policy()
     }
 
+    /// The sha256 of its wasm.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    /// Records this plugin as the one serving a request, for the audit log.
+    pub fn record(&self, served: &crate::backend::ServedBy) {
+        served.plugin(&self.name, self.digest, &self.policy().env);
+    }
+
     /// What it offers.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest

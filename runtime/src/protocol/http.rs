@@ -16,9 +16,12 @@
 //!   names (and the bound address) unless configured; a request carrying an
 //!   `Origin` must come from the server's own origin unless others are
 //!   allowed, so a web page cannot drive a local ward (DNS rebinding).
-//! - **Bearer tokens are compared in constant time** (as SHA-256 digests,
-//!   so not even the length leaks), and a missing or wrong token is a 401
-//!   with `WWW-Authenticate: Bearer` before anything else is looked at.
+//! - **Who may call is decided first** (`auth`): a static bearer token
+//!   (compared in constant time) or an OAuth access token (a JWT checked
+//!   against the issuer's JWKS); a missing or bad one is a 401 with
+//!   `WWW-Authenticate: Bearer` before anything else is looked at. The
+//!   caller goes into the request's extensions as an
+//!   [`audit::Caller`](crate::audit::Caller).
 //! - **Every request has a deadline** ([`HttpOptions::request_timeout`]),
 //!   reading the body and answering included. The body is read whole
 //!   (bounded in size, and in time by [`HttpOptions::body_timeout`] too)
@@ -57,20 +60,26 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::server::{ServerOptions, WardServer};
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendError};
 
 mod admission;
+mod auth;
 
 #[doc(hidden)]
 pub use admission::{classify_request, RequestKind};
 use admission::{BodyError, Holding, Limit, Occasional, SessionCap};
+pub use auth::{JwksSource, JwtOptions, METADATA_PATH};
+
+/// Marks a request whose target the front door admitted already
+/// ([`Backend::admit`]: scopes checked, a rate token taken), in the
+/// request's extensions, so the handler does not take a second token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admitted;
 
 /// The path MCP is served at.
 pub const MCP_PATH: &str = "/mcp";
@@ -98,6 +107,9 @@ pub struct HttpOptions {
     /// The bearer token every request must carry, or `None` for no
     /// authentication.
     pub auth_token: Option<String>,
+    /// Require OAuth access tokens (JWTs) instead; exclusive with
+    /// `auth_token`.
+    pub jwt: Option<JwtOptions>,
     /// The largest accepted request body; larger ones get 413.
     pub max_body_bytes: usize,
     /// The longest a request may take from its first byte to the end of its
@@ -136,6 +148,7 @@ impl std::fmt::Debug for HttpOptions {
                 "auth_token",
                 &self.auth_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("jwt", &self.jwt)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("body_timeout", &self.body_timeout)
@@ -160,6 +173,7 @@ impl HttpOptions {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             auth_token: None,
+            jwt: None,
             max_body_bytes: 4 << 20,
             request_timeout: Duration::from_secs(300),
             body_timeout: Duration::from_secs(30),
@@ -172,7 +186,8 @@ impl HttpOptions {
         }
     }
 
-    /// Checks the options and binds the listener.
+    /// Checks the options, binds the listener, and reads (or fetches) the
+    /// JWT keys if asked to.
     pub async fn bind(self) -> Result<HttpListener> {
         if !self.addr.ip().is_loopback() && !self.public {
             bail!(
@@ -198,7 +213,10 @@ impl HttpOptions {
             .await
             .with_context(|| format!("cannot listen on {}", self.addr))?;
         let local_addr = listener.local_addr()?;
-        if !local_addr.ip().is_loopback() && self.auth_token.is_none() {
+        let auth =
+            auth::Authenticator::new(self.auth_token.as_deref(), self.jwt.as_ref(), local_addr)
+                .await?;
+        if !local_addr.ip().is_loopback() && !auth.required() {
             tracing::warn!(
                 addr = %local_addr,
                 "serving HTTP on a non-loopback address without a bearer token"
@@ -207,6 +225,7 @@ impl HttpOptions {
         Ok(HttpListener {
             listener,
             local_addr,
+            auth,
             options: self,
         })
     }
@@ -227,6 +246,7 @@ pub fn read_token_file(path: &Path) -> Result<String> {
 pub struct HttpListener {
     listener: TcpListener,
     local_addr: SocketAddr,
+    auth: auth::Authenticator,
     options: HttpOptions,
 }
 
@@ -245,10 +265,17 @@ impl HttpListener {
         let HttpListener {
             listener,
             local_addr,
+            auth,
             options,
         } = self;
         let sessions_ct = CancellationToken::new();
-        let app = Arc::new(App::new(backend, &options, local_addr, sessions_ct.clone()));
+        let app = Arc::new(App::new(
+            backend,
+            &options,
+            local_addr,
+            auth,
+            sessions_ct.clone(),
+        ));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
@@ -323,7 +350,9 @@ impl HttpListener {
 /// What each request goes through.
 struct App<B: Backend> {
     mcp: StreamableHttpService<WardServer<B>, LocalSessionManager>,
-    token_digest: Option<[u8; 32]>,
+    /// Admits requests that use an item before rmcp sees them.
+    backend: Arc<B>,
+    auth: auth::Authenticator,
     request_timeout: Duration,
     body_timeout: Duration,
     max_body_bytes: usize,
@@ -343,12 +372,14 @@ impl<B: Backend> App<B> {
         backend: Arc<B>,
         options: &HttpOptions,
         local_addr: SocketAddr,
+        auth: auth::Authenticator,
         sessions_ct: CancellationToken,
     ) -> Self {
         let server_options = options.server.clone();
+        let handlers = backend.clone();
         let factory = move || {
             Ok(WardServer::with_options(
-                backend.clone(),
+                handlers.clone(),
                 server_options.clone(),
             ))
         };
@@ -370,10 +401,8 @@ impl<B: Backend> App<B> {
         let sessions = Arc::new(LocalSessionManager::default());
         Self {
             mcp: StreamableHttpService::new(factory, sessions.clone(), config),
-            token_digest: options
-                .auth_token
-                .as_deref()
-                .map(|token| Sha256::digest(token.as_bytes()).into()),
+            backend,
+            auth,
             request_timeout: options.request_timeout,
             body_timeout: options.body_timeout.min(options.request_timeout),
             max_body_bytes: options.max_body_bytes,
@@ -388,26 +417,27 @@ impl<B: Backend> App<B> {
     }
 
     async fn handle(&self, request: Request<Incoming>) -> Response<ResponseBody> {
+        if let Some(response) = self.auth.metadata(request.method(), request.uri().path()) {
+            return response;
+        }
         if request.uri().path() != MCP_PATH {
             return plain(StatusCode::NOT_FOUND, "Not Found: MCP is served at /mcp");
         }
-        if !self.authorized(request.headers()) {
-            let mut response = plain(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized: bearer token required",
-            );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                http::HeaderValue::from_static("Bearer realm=\"ward\""),
-            );
-            return response;
-        }
+        let caller = match self.auth.authenticate(request.headers()).await {
+            Ok(caller) => caller,
+            Err(refusal) => return refusal.response(),
+        };
         let started = tokio::time::Instant::now();
         let deadline = started + self.request_timeout;
         // Shutdown waits for this request, its upload included, unless it
         // turns out to be a long-lived stream.
         let in_flight = self.in_flight.enter();
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        // Read by the handler (audit log, replay binding) through rmcp's
+        // copy of the request parts.
+        if let Some(caller) = caller {
+            parts.extensions.insert(caller);
+        }
         // Only a POST body means anything to MCP; others are never read.
         let body = if parts.method == Method::POST {
             let read = admission::read_body(body, self.max_body_bytes);
@@ -426,6 +456,13 @@ impl<B: Backend> App<B> {
             Bytes::new()
         };
         let kind = classify_request(&parts.method, &parts.headers, &body);
+        if let RequestKind::Use { id, target } = &kind {
+            let caller = parts.extensions.get::<crate::audit::Caller>();
+            if let Err(error) = self.backend.admit(caller, target).await {
+                return self.refused(&parts.headers, id, error);
+            }
+            parts.extensions.insert(Admitted);
+        }
         let request = Request::from_parts(parts, Full::new(body));
         match kind {
             RequestKind::SessionStream | RequestKind::Listen { .. } => {
@@ -461,8 +498,45 @@ impl<B: Backend> App<B> {
                 drop(reservation);
                 response
             }
-            RequestKind::Ordinary => self.answer(request, deadline, in_flight).await,
+            RequestKind::Use { .. } | RequestKind::Ordinary => {
+                self.answer(request, deadline, in_flight).await
+            }
         }
+    }
+
+    /// The answer to a request [`Backend::admit`] refused: 403
+    /// `insufficient_scope` naming the scopes the item needs, or 429 with
+    /// `Retry-After` and the JSON-RPC error the handler would give.
+    fn refused(
+        &self,
+        headers: &http::HeaderMap,
+        id: &Value,
+        error: BackendError,
+    ) -> Response<ResponseBody> {
+        let (status, retry_after) = match &error {
+            BackendError::Forbidden { required, .. } => {
+                let required: Vec<&str> = required.iter().map(String::as_str).collect();
+                return self.auth.insufficient_scope(headers, &required);
+            }
+            BackendError::RateLimited { retry_after, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(retry_after.as_secs_f64().ceil().max(1.0)),
+            ),
+            _ => (StatusCode::BAD_REQUEST, None),
+        };
+        let error = super::server::to_mcp_error(error);
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error});
+        let mut response = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.to_string())).boxed())
+            .expect("a valid response");
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from(seconds as u64));
+        }
+        response
     }
 
     /// Serves `request` within `deadline`, its answer streamed included,
@@ -484,24 +558,6 @@ impl<B: Backend> App<B> {
             _guard: guard,
         };
         Response::from_parts(parts, BoxBody::new(body))
-    }
-
-    fn authorized(&self, headers: &http::HeaderMap) -> bool {
-        let Some(expected) = &self.token_digest else {
-            return true;
-        };
-        let Some(given) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-        else {
-            return false;
-        };
-        let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-        given.ct_eq(expected).into()
     }
 }
 

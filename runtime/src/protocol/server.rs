@@ -42,13 +42,15 @@ use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::client::LegacyClient;
 use super::replay::{self, Replay, StateKey};
-use crate::audit::Scope;
+use crate::audit::{Caller, Scope};
 use crate::backend::{
     Backend, BackendError, CallContext, ClientHandle, GuestEvent, ServedBy, ServerEvent,
 };
+use crate::telemetry::{self, Item};
 
 /// The protocol versions ward implements, oldest first. Older versions
 /// (2024-11-05, 2025-03-26: JSON-RPC batches, no structured output) are not
@@ -83,6 +85,9 @@ pub struct ServerOptions {
     /// Seals the `requestState` of input-required results
     /// (`--state-key-file`; a random key of this process by default).
     pub state_key: StateKey,
+    /// The scopes of the local user over stdio (`--stdio-scopes`); `None`:
+    /// unrestricted, plugins' `[access]` does not apply.
+    pub stdio_scopes: Option<Vec<String>>,
 }
 
 impl Default for ServerOptions {
@@ -94,6 +99,7 @@ impl Default for ServerOptions {
             max_line_bytes: 64 << 20,
             audit: None,
             state_key: StateKey::random(),
+            stdio_scopes: None,
         }
     }
 }
@@ -229,7 +235,7 @@ impl<B: Backend> WardServer<B> {
         let served = match (audit, &replay) {
             (Some(scope), _) => Some(scope.served()),
             (None, Some(_)) => Some(ServedBy::default()),
-            (None, None) => None,
+            (None, None) => telemetry::enabled().then(ServedBy::default),
         };
         let (events, mut rx) = mpsc::unbounded_channel();
         let forwarder = EventForwarder {
@@ -247,6 +253,11 @@ impl<B: Backend> WardServer<B> {
             }),
             served: served.clone(),
             pin,
+            caller: self.caller(context),
+            admitted: context
+                .extensions
+                .get::<http::request::Parts>()
+                .is_some_and(|parts| parts.extensions.get::<super::http::Admitted>().is_some()),
         });
         let mut call = std::pin::pin!(call);
         let result = loop {
@@ -259,6 +270,9 @@ impl<B: Backend> WardServer<B> {
         while let Ok(event) = rx.try_recv() {
             forwarder.forward(event).await;
         }
+        if let Some(served) = &served {
+            telemetry::record_served(&tracing::Span::current(), served);
+        }
         match (result, replay) {
             (Ok(result), _) => Ok(Answer::Complete(result)),
             (Err(BackendError::Suspended(_)), Some(replay)) => {
@@ -267,8 +281,31 @@ impl<B: Backend> WardServer<B> {
                     .stopped(&self.options.state_key, plugin)
                     .map(Answer::InputRequired)
             }
-            (Err(error), _) => Err(to_mcp_error(error)),
+            (Err(error), _) => {
+                crate::metrics::backend_error(&error);
+                Err(to_mcp_error(error))
+            }
         }
+    }
+
+    /// Who sends the request: over HTTP whoever authenticated it, over
+    /// stdio the local user (restricted only by `--stdio-scopes`).
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Option<Arc<Caller>> {
+        match context.extensions.get::<http::request::Parts>() {
+            Some(parts) => parts.extensions.get::<Caller>().cloned().map(Arc::new),
+            None => self.options.stdio_scopes.as_ref().map(|scopes| {
+                Arc::new(Caller {
+                    subject: Some("stdio".into()),
+                    client_id: None,
+                    scopes: Some(scopes.clone()),
+                })
+            }),
+        }
+    }
+
+    /// The catalog as the sender of the request sees it.
+    fn catalog(&self, context: &RequestContext<RoleServer>) -> Arc<crate::backend::Catalog> {
+        self.backend.catalog_for(self.caller(context).as_deref())
     }
 
     /// Starts the audit record of one request, if ward keeps an audit log.
@@ -315,9 +352,13 @@ impl<B: Backend> WardServer<B> {
         context: &RequestContext<RoleServer>,
     ) -> (Option<u64>, Option<CacheScope>) {
         if is_stateless(context) {
-            // The catalog is the same for every caller: it depends on the
-            // plugin directory, never on who asks.
-            (Some(self.options.list_ttl_ms), Some(CacheScope::Public))
+            // The catalog depends on the plugin directory and, for a caller
+            // restricted by scopes, on who asks.
+            let scope = match self.caller(context).is_some_and(|c| c.scopes.is_some()) {
+                true => CacheScope::Private,
+                false => CacheScope::Public,
+            };
+            (Some(self.options.list_ttl_ms), Some(scope))
         } else {
             (None, None)
         }
@@ -354,6 +395,49 @@ fn finish<T>(audit: &Scope, result: &Result<Answer<T>, ErrorData>) {
         Err(e) => audit.finish("error", Some((e.code.0, &e.message))),
     }
 }
+
+/// Runs the handling of one request to a plugin item (`method`), and records
+/// it in the metrics (`--metrics`), if ward keeps them.
+async fn metered<T: Reply>(
+    method: &'static str,
+    request: impl Future<Output = Result<Answer<T>, ErrorData>>,
+) -> Result<Answer<T>, ErrorData> {
+    let Some(metered) = crate::metrics::Request::start(method) else {
+        return request.await;
+    };
+    let result = metered.scope(request).await;
+    metered.finish(match &result {
+        Ok(Answer::Complete(result)) if result.is_error() => crate::metrics::Answered::IsError,
+        Ok(Answer::Complete(_)) => crate::metrics::Answered::Ok,
+        Ok(Answer::InputRequired(_)) => crate::metrics::Answered::InputRequired,
+        Err(error) => crate::metrics::Answered::Error(error.code.0),
+    });
+    result
+}
+
+/// Records on a request's span how it ended (`telemetry.rs`).
+fn trace_outcome<T: Reply>(span: &tracing::Span, result: &Result<Answer<T>, ErrorData>) {
+    let tool_error = matches!(result, Ok(Answer::Complete(r)) if r.is_error());
+    telemetry::record_outcome(span, result.as_ref().err(), tool_error);
+}
+
+/// A result of a request to a plugin item: only a tool's can be an error.
+trait Reply {
+    /// Whether it is a tool result with `isError`.
+    fn is_error(&self) -> bool {
+        false
+    }
+}
+
+impl Reply for rmcp::model::CallToolResult {
+    fn is_error(&self) -> bool {
+        self.is_error == Some(true)
+    }
+}
+
+impl Reply for rmcp::model::ReadResourceResult {}
+impl Reply for rmcp::model::GetPromptResult {}
+impl Reply for CompleteResult {}
 
 /// How a request that may ask the client ended.
 enum Answer<T> {
@@ -405,6 +489,7 @@ impl Input<'_> {
 /// wrong (-32602, with `data` naming what was asked for so clients can show
 /// it) or ward failing (-32603, with a message that is safe to show).
 pub fn to_mcp_error(error: BackendError) -> ErrorData {
+    let message = error.to_string();
     match error {
         BackendError::NotFound { what, name } => {
             let key = if what.starts_with("resource") {
@@ -419,6 +504,29 @@ pub fn to_mcp_error(error: BackendError) -> ErrorData {
         }
         BackendError::InvalidParams(message) => ErrorData::invalid_params(message, None),
         BackendError::Internal(message) => ErrorData::internal_error(message, None),
+        BackendError::Forbidden {
+            ref required,
+            ref missing,
+            ..
+        } => ErrorData::new(
+            rmcp::model::ErrorCode(crate::backend::FORBIDDEN),
+            message,
+            Some(serde_json::json!({
+                "error": "insufficient_scope",
+                "requiredScopes": required,
+                "missingScopes": missing,
+            })),
+        ),
+        BackendError::RateLimited {
+            message,
+            retry_after,
+        } => ErrorData::new(
+            rmcp::model::ErrorCode(crate::backend::RATE_LIMITED),
+            message,
+            Some(serde_json::json!({
+                "retryAfterMs": retry_after.as_millis() as u64,
+            })),
+        ),
         // Only a replayed request stops its guest, and it answers itself.
         BackendError::Suspended(_) => ErrorData::internal_error(
             "the plugin stopped to wait for the client, which cannot be asked here",
@@ -699,6 +807,7 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
+        let _span = telemetry::request_span(&context, "initialize", Item::None);
         context.peer.set_peer_info(request.clone());
         // Subscribe before answering so no event between the answer and the
         // task's first poll is lost.
@@ -711,7 +820,8 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let catalog = self.backend.catalog();
+        let _span = telemetry::request_span(&context, "tools/list", Item::None);
+        let catalog = self.catalog(&context);
         let (tools, next_cursor) = page(&catalog.tools, request.as_ref(), self.options.page_size)?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next_cursor;
@@ -724,7 +834,8 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let catalog = self.backend.catalog();
+        let _span = telemetry::request_span(&context, "resources/list", Item::None);
+        let catalog = self.catalog(&context);
         let (items, next_cursor) =
             page(&catalog.resources, request.as_ref(), self.options.page_size)?;
         let mut result = ListResourcesResult::with_all_items(items);
@@ -738,7 +849,8 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let catalog = self.backend.catalog();
+        let _span = telemetry::request_span(&context, "resources/templates/list", Item::None);
+        let catalog = self.catalog(&context);
         let (items, next_cursor) = page(
             &catalog.resource_templates,
             request.as_ref(),
@@ -755,7 +867,8 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let catalog = self.backend.catalog();
+        let _span = telemetry::request_span(&context, "prompts/list", Item::None);
+        let catalog = self.catalog(&context);
         let (items, next_cursor) =
             page(&catalog.prompts, request.as_ref(), self.options.page_size)?;
         let mut result = ListPromptsResult::with_all_items(items);
@@ -779,11 +892,16 @@ impl<B: Backend> ServerHandler for WardServer<B> {
             state: request.request_state,
             responses: request.input_responses,
         };
-        let result = self
-            .with_events(&context, audit.as_ref(), Some(input), |cx| {
+        let span = telemetry::request_span(&context, "tools/call", Item::Tool(&request.name));
+        let result = metered(
+            "tools/call",
+            self.with_events(&context, audit.as_ref(), Some(input), |cx| {
                 self.backend.call_tool(&request.name, map, cx)
-            })
-            .await;
+            }),
+        )
+        .instrument(span.clone())
+        .await;
+        trace_outcome(&span, &result);
         if let Some(audit) = &audit {
             match &result {
                 Ok(Answer::Complete(r)) if r.is_error == Some(true) => {
@@ -812,11 +930,17 @@ impl<B: Backend> ServerHandler for WardServer<B> {
             state: request.request_state,
             responses: request.input_responses,
         };
-        let result = self
-            .with_events(&context, audit.as_ref(), Some(input), |cx| {
+        let item = Item::Resource(&request.uri);
+        let span = telemetry::request_span(&context, "resources/read", item);
+        let result = metered(
+            "resources/read",
+            self.with_events(&context, audit.as_ref(), Some(input), |cx| {
                 self.backend.read_resource(&request.uri, cx)
-            })
-            .await;
+            }),
+        )
+        .instrument(span.clone())
+        .await;
+        trace_outcome(&span, &result);
         if let Some(audit) = &audit {
             finish(audit, &result);
         }
@@ -848,11 +972,16 @@ impl<B: Backend> ServerHandler for WardServer<B> {
             state: request.request_state,
             responses: request.input_responses,
         };
-        let result = self
-            .with_events(&context, audit.as_ref(), Some(input), |cx| {
+        let span = telemetry::request_span(&context, "prompts/get", Item::Prompt(&request.name));
+        let result = metered(
+            "prompts/get",
+            self.with_events(&context, audit.as_ref(), Some(input), |cx| {
                 self.backend.get_prompt(&request.name, map, cx)
-            })
-            .await;
+            }),
+        )
+        .instrument(span.clone())
+        .await;
+        trace_outcome(&span, &result);
         if let Some(audit) = &audit {
             finish(audit, &result);
         }
@@ -888,12 +1017,22 @@ impl<B: Backend> ServerHandler for WardServer<B> {
                 "context": known.iter().cloned().collect::<HashMap<_, _>>(),
             }),
         );
-        let result = self
-            .with_events(&context, audit.as_ref(), None, |cx| {
+        let item = match &request.r#ref {
+            rmcp::model::Reference::Prompt(p) => Item::Prompt(&p.name),
+            rmcp::model::Reference::Resource(r) => Item::Resource(&r.uri),
+            _ => Item::None,
+        };
+        let span = telemetry::request_span(&context, "completion/complete", item);
+        let result = metered(
+            "completion/complete",
+            self.with_events(&context, audit.as_ref(), None, |cx| {
                 self.backend
                     .complete(request.r#ref, &argument.name, &argument.value, known, cx)
-            })
-            .await;
+            }),
+        )
+        .instrument(span.clone())
+        .await;
+        trace_outcome(&span, &result);
         if let Some(audit) = &audit {
             finish(audit, &result);
         }

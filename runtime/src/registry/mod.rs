@@ -16,7 +16,7 @@ mod schema;
 mod snapshot;
 mod templates;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,9 +28,16 @@ use rmcp::model::{
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use crate::backend::{Backend, BackendError, CallContext, Catalog, CatalogChange, ServerEvent};
+use crate::audit::Caller;
+use crate::backend::{
+    Backend, BackendError, CallContext, Catalog, CatalogChange, ServerEvent, Target,
+};
 use crate::plugin::{self, completions, types, Cost, Failure, Plugin, Request, Response};
 use crate::sandbox::output::{cut, output_size};
+use crate::service::access;
+use crate::service::rate::Limiter;
+use crate::service::redis::Shared;
+use crate::service::results::{Key as CacheKey, ResultCache, DEFAULT_CACHE_BYTES};
 pub use schema::{MAX_PATTERNS, MAX_PATTERN_LEN, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
 use snapshot::{build, entry, Entry, ToolRoute};
 pub use snapshot::{expose, valid_name, Refusal, Snapshot};
@@ -50,6 +57,14 @@ pub struct Registry {
     plugins: Mutex<BTreeMap<String, Entry>>,
     snapshot: ArcSwap<Snapshot>,
     events: broadcast::Sender<ServerEvent>,
+    /// The rate-limit buckets of each plugin that has rates. Kept across a
+    /// replacement of the plugin while its rates stay the same, so that
+    /// replacing a plugin does not refill every caller's bucket.
+    limiters: Mutex<HashMap<String, Arc<Limiter>>>,
+    /// Answers kept for `[cache]` (`service::results`).
+    results: ResultCache,
+    /// The Redis replicas share (`--redis`), if any.
+    shared: Option<Arc<Shared>>,
 }
 
 impl Default for Registry {
@@ -61,10 +76,19 @@ impl Default for Registry {
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
+        Self::with_shared(DEFAULT_CACHE_BYTES, None)
+    }
+
+    /// An empty registry whose result cache holds at most `cache_bytes` in
+    /// this process, sharing its cache and rate limits through `shared`.
+    pub fn with_shared(cache_bytes: u64, shared: Option<Arc<Shared>>) -> Self {
         Self {
             plugins: Mutex::new(BTreeMap::new()),
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             events: broadcast::channel(1024).0,
+            limiters: Mutex::new(HashMap::new()),
+            results: ResultCache::new(cache_bytes, shared.clone()),
+            shared,
         }
     }
 
@@ -106,21 +130,32 @@ impl Registry {
     /// flight keep the version they started with.
     pub fn apply(&self, changes: Vec<Change>) {
         let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
         let mut inserted = Vec::new();
         for change in changes {
             match change {
                 Change::Insert(plugin) => {
                     inserted.push(plugin.clone());
+                    let rates = plugin.policy().rates;
+                    let name = plugin.name().to_string();
+                    if limiters.get(&name).is_none_or(|l| l.rates() != rates) {
+                        match Limiter::new(rates) {
+                            Some(limiter) => limiters.insert(name, Arc::new(limiter)),
+                            None => limiters.remove(&name),
+                        };
+                    }
                     let entry = entry(plugin);
                     plugins.insert(entry.plugin.name().to_string(), entry);
                 }
                 Change::Remove(name) => {
+                    limiters.remove(&name);
                     if plugins.remove(&name).is_some() {
                         tracing::info!(plugin = %name, "plugin `{name}` unloaded");
                     }
                 }
             }
         }
+        drop(limiters);
         self.publish(&plugins);
         // Logged once requests reach it.
         for plugin in inserted {
@@ -138,6 +173,7 @@ impl Registry {
 
     /// Builds and swaps in a new snapshot, and tells clients what changed.
     fn publish(&self, plugins: &BTreeMap<String, Entry>) {
+        crate::metrics::plugins_loaded(plugins.len());
         let next = build(plugins);
         let previous = self.snapshot.swap(Arc::new(next));
         let now = self.snapshot.load();
@@ -198,9 +234,81 @@ impl Registry {
         self.publish(&plugins);
     }
 
+    /// [`Backend::admit`], unless the front door did it already.
+    async fn admitted(&self, cx: &CallContext, target: Target) -> Result<(), BackendError> {
+        if cx.admitted {
+            return Ok(());
+        }
+        self.admit(cx.caller.as_deref(), &target).await
+    }
+
+    /// The result-cache key of a request to `plugin`, and how long its
+    /// answer is kept, when the plugin's `[cache]` keeps answers. Never for
+    /// a replayed request (an input-required retry), whose answer depends on
+    /// the client's answers too.
+    fn cache_key(
+        &self,
+        plugin: &Plugin,
+        cx: &CallContext,
+        method: &str,
+        item: &str,
+        arguments: &Value,
+    ) -> Option<(CacheKey, Duration)> {
+        let ttl = plugin.policy().cache.ttl?;
+        if cx.pin.is_some() {
+            return None;
+        }
+        let key = CacheKey::new(
+            plugin.name(),
+            plugin.digest(),
+            cx.caller.as_deref(),
+            method,
+            item,
+            arguments,
+        );
+        Some((key, ttl))
+    }
+
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+}
+
+/// Whose rate-limit bucket a request takes from: the token's subject or
+/// client, or the local user.
+fn rate_key(caller: Option<&Caller>) -> String {
+    caller
+        .and_then(|c| c.subject.clone().or_else(|| c.client_id.clone()))
+        .unwrap_or_else(|| "local".to_string())
+}
+
+/// A result from the cache, marked as such in `_meta`; recorded for the
+/// audit log as served by `plugin`, at no cost.
+fn cache_hit<T: HasMeta>(mut result: T, plugin: &Plugin, cx: &CallContext) -> T {
+    if let Some(served) = &cx.served {
+        plugin.record(served);
+    }
+    let mut meta = MetaObject::new();
+    meta.0.insert("ward/cache".into(), json!("hit"));
+    result.set_meta(meta);
+    result
+}
+
+/// Results that carry `_meta`.
+trait HasMeta {
+    fn set_meta(&mut self, meta: MetaObject);
+}
+
+impl HasMeta for CallToolResult {
+    fn set_meta(&mut self, meta: MetaObject) {
+        self.meta = Some(meta);
+    }
+}
+
+impl HasMeta for ReadResourceResult {
+    fn set_meta(&mut self, meta: MetaObject) {
+        self.meta = Some(meta);
     }
 }
 
@@ -232,6 +340,7 @@ fn timeout(plugin: &Plugin) -> Duration {
 /// The one gate every answer of a plugin passes: refused when its JSON is
 /// larger than `limits.max-output`, whatever fields the bytes are in.
 fn capped<T: serde::Serialize>(plugin: &Plugin, answer: T) -> Result<T, Failure> {
+    warn_of_secrets(plugin, &answer);
     let (size, max) = (output_size(&answer), max_output(plugin));
     if size > max {
         Err(Failure::OutputTooLarge {
@@ -244,6 +353,38 @@ fn capped<T: serde::Serialize>(plugin: &Plugin, answer: T) -> Result<T, Failure>
     }
 }
 
+/// Logs a warning when an answer holds the value of one of the plugin's
+/// secrets (`[env]` references) verbatim: the plugin hands a secret it was
+/// trusted with to the client. The value itself is never logged.
+fn warn_of_secrets<T: serde::Serialize>(plugin: &Plugin, answer: &T) {
+    let policy = plugin.policy();
+    if policy.secrets.is_empty() {
+        return;
+    }
+    let Ok(text) = serde_json::to_string(answer) else {
+        return;
+    };
+    for name in &policy.secrets {
+        let Some((_, value)) = policy.env.iter().find(|(n, _)| n == name) else {
+            continue;
+        };
+        // As the JSON holds it: escaped, without the quotes.
+        let escaped = serde_json::to_string(value).unwrap_or_default();
+        let escaped = escaped
+            .strip_prefix('"')
+            .and_then(|e| e.strip_suffix('"'))
+            .unwrap_or(value);
+        if !value.is_empty() && (text.contains(value.as_str()) || text.contains(escaped)) {
+            tracing::warn!(
+                plugin = %plugin.name(),
+                "plugin `{}` answered with the value of its secret env.{name} (from {}.toml) verbatim",
+                plugin.name(),
+                plugin.name()
+            );
+        }
+    }
+}
+
 /// Text a plugin produced (its error messages, a panic message), cut to
 /// `limits.max-output` with a note.
 fn guest_text(plugin: &Plugin, text: String) -> String {
@@ -252,6 +393,7 @@ fn guest_text(plugin: &Plugin, text: String) -> String {
 
 /// A failed call, as the client sees it.
 fn failure_text(plugin: &Plugin, f: Failure) -> String {
+    crate::metrics::failed(&f);
     guest_text(plugin, format!("plugin `{}`: {f}", plugin.name()))
 }
 
@@ -275,6 +417,7 @@ fn guest_error(plugin: &Plugin, what: &'static str, name: &str, e: types::Error)
 }
 
 fn failure(plugin: &Plugin, f: Failure) -> BackendError {
+    crate::metrics::failed(&f);
     match f {
         Failure::Suspended(s) => BackendError::Suspended(s),
         Failure::Replaced => {
@@ -288,6 +431,70 @@ fn failure(plugin: &Plugin, f: Failure) -> BackendError {
 impl Backend for Registry {
     fn catalog(&self) -> Arc<Catalog> {
         self.snapshot.load().catalog.clone()
+    }
+
+    fn catalog_for(&self, caller: Option<&Caller>) -> Arc<Catalog> {
+        let snapshot = self.snapshot.load();
+        match caller.and_then(|c| c.scopes.as_deref()) {
+            Some(scopes) => snapshot.visible(scopes),
+            None => snapshot.catalog.clone(),
+        }
+    }
+
+    async fn admit(&self, caller: Option<&Caller>, target: &Target) -> Result<(), BackendError> {
+        let found = self.snapshot.load().target(target);
+        let Some((plugin, kind, item)) = found else {
+            return Ok(());
+        };
+        let access = &plugin.policy().access;
+        if !access.is_open() {
+            let required = access.required(kind, &item);
+            let missing = access::missing(caller, &required);
+            if !missing.is_empty() {
+                let (Target::Tool(name)
+                | Target::Resource(name)
+                | Target::Prompt(name)
+                | Target::PromptCompletion(name)
+                | Target::TemplateCompletion(name)) = target;
+                crate::metrics::refused(plugin.name(), target.method(), "forbidden");
+                return Err(BackendError::Forbidden {
+                    what: kind.noun(),
+                    name: name.clone(),
+                    required,
+                    missing,
+                });
+            }
+        }
+        let limiter = self
+            .limiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(plugin.name())
+            .cloned();
+        if let Some(limiter) = limiter {
+            let taken = limiter
+                .take(self.shared.as_deref(), plugin.name(), &rate_key(caller))
+                .await;
+            if let Err(refused) = taken {
+                let name = plugin.name();
+                crate::metrics::rate_limited(name);
+                crate::metrics::refused(name, target.method(), "rate_limited");
+                let whose = if refused.per_caller {
+                    "limits.rate, per caller"
+                } else {
+                    "limits.plugin-rate, all callers together"
+                };
+                let wait = refused.retry_after.as_secs_f64().max(0.001);
+                return Err(BackendError::RateLimited {
+                    message: format!(
+                        "plugin `{name}` is over its rate limit of {} ({whose}, in {name}.toml); retry in {wait:.3} s",
+                        refused.rate
+                    ),
+                    retry_after: refused.retry_after,
+                });
+            }
+        }
+        Ok(())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ServerEvent> {
@@ -310,6 +517,8 @@ impl Backend for Registry {
                 what: "tool",
                 name: name.to_string(),
             })?;
+        crate::metrics::serving(route.plugin.name());
+        self.admitted(&cx, Target::Tool(name.to_string())).await?;
         let plugin = &route.plugin;
         let arguments = Arc::new(Value::Object(arguments));
         match route
@@ -319,14 +528,29 @@ impl Backend for Registry {
         {
             Ok(None) => {}
             Ok(Some(problems)) => {
+                crate::metrics::rejected("invalid_arguments");
                 return Ok(tool_error(guest_text(
                     plugin,
                     format!("invalid arguments for `{name}`: {problems}"),
-                )))
+                )));
             }
             Err(e) => {
                 tracing::warn!(plugin = %plugin.name(), "tool `{name}`: {e}");
                 return Ok(tool_error(format!("plugin `{}`: {e}", plugin.name())));
+            }
+        }
+        let cached = plugin
+            .policy()
+            .cache
+            .tools
+            .contains(&route.guest_name)
+            .then(|| self.cache_key(plugin, &cx, "tools/call", name, &arguments))
+            .flatten();
+        if let Some((key, _)) = &cached {
+            if let Some(hit) = self.results.get(key).await {
+                if let Ok(result) = serde_json::from_value::<CallToolResult>(hit) {
+                    return Ok(cache_hit(result, plugin, &cx));
+                }
             }
         }
         let request = Request::CallTool {
@@ -354,6 +578,11 @@ impl Backend for Registry {
                 Failure::Invalid("answered a tool call with something else".into()),
             )),
         };
+        if let (Some((key, ttl)), false) = (cached, result.is_error == Some(true)) {
+            if let Ok(value) = serde_json::to_value(&result) {
+                self.results.put(key, ttl, &value).await;
+            }
+        }
         result.meta = Some(cost_meta(&cost));
         Ok(result)
     }
@@ -371,6 +600,17 @@ impl Backend for Registry {
                     what: "resource",
                     name: uri.to_string(),
                 })?;
+        crate::metrics::serving(plugin.name());
+        self.admitted(&cx, Target::Resource(uri.to_string()))
+            .await?;
+        let cached = self.cache_key(&plugin, &cx, "resources/read", uri, &Value::Null);
+        if let Some((key, _)) = &cached {
+            if let Some(hit) = self.results.get(key).await {
+                if let Ok(result) = serde_json::from_value::<ReadResourceResult>(hit) {
+                    return Ok(cache_hit(result, &plugin, &cx));
+                }
+            }
+        }
         let request = Request::ReadResource {
             uri: uri.to_string(),
         };
@@ -383,7 +623,13 @@ impl Backend for Registry {
                         .map(plugin::resource_contents)
                         .collect(),
                 );
-                capped(&plugin, result).map_err(|f| failure(&plugin, f))
+                let result = capped(&plugin, result).map_err(|f| failure(&plugin, f))?;
+                if let Some((key, ttl)) = cached {
+                    if let Ok(value) = serde_json::to_value(&result) {
+                        self.results.put(key, ttl, &value).await;
+                    }
+                }
+                Ok(result)
             }
             Response::Resource(Err(e)) => Err(guest_error(&plugin, "resource", uri, e)),
             _ => Err(failure(
@@ -409,6 +655,8 @@ impl Backend for Registry {
                 what: "prompt",
                 name: name.to_string(),
             })?;
+        crate::metrics::serving(route.plugin.name());
+        self.admitted(&cx, Target::Prompt(name.to_string())).await?;
         let missing: Vec<&str> = route
             .prompt
             .arguments
@@ -467,7 +715,7 @@ impl Backend for Registry {
         cx: CallContext,
     ) -> Result<CompleteResult, BackendError> {
         let snap = self.snapshot.load_full();
-        let (plugin, target) = match &reference {
+        let (plugin, target, admit) = match &reference {
             Reference::Prompt(p) => {
                 let route = snap
                     .prompts
@@ -479,6 +727,7 @@ impl Backend for Registry {
                 (
                     route.plugin.clone(),
                     completions::Reference::Prompt(route.prompt.name.clone()),
+                    Target::PromptCompletion(p.name.clone()),
                 )
             }
             Reference::Resource(r) => {
@@ -491,6 +740,7 @@ impl Backend for Registry {
                 (
                     route.plugin.clone(),
                     completions::Reference::ResourceTemplate(route.template.as_str().to_string()),
+                    Target::TemplateCompletion(r.uri.clone()),
                 )
             }
             _ => {
@@ -499,6 +749,8 @@ impl Backend for Registry {
                 ))
             }
         };
+        crate::metrics::serving(plugin.name());
+        self.admitted(&cx, admit).await?;
         let empty = || CompleteResult::new(CompletionInfo::default());
         if !plugin.manifest().completions {
             return Ok(empty());

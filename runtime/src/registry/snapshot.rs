@@ -21,8 +21,9 @@ use tokio::sync::Semaphore;
 
 use super::schema::{self, Schema};
 use super::templates::UriTemplate;
-use crate::backend::Catalog;
+use crate::backend::{Catalog, Target};
 use crate::plugin::{self, prompts, Plugin};
+use crate::service::access::ItemKind;
 
 /// The most resource templates of one plugin (overlaps are checked pairwise).
 pub const MAX_TEMPLATES_PER_PLUGIN: usize = 256;
@@ -96,6 +97,9 @@ pub struct Snapshot {
     pub(super) conflicts: Vec<Refusal>,
     /// Items refused on their own, by plugin, then the conflicts.
     refusals: Vec<Refusal>,
+    /// Whether any plugin's `[access]` asks for scopes, so that lists
+    /// depend on who asks.
+    restricted: bool,
 }
 
 /// An item ward does not serve, and why.
@@ -122,6 +126,101 @@ impl Snapshot {
     /// The route of a template, by its text (completion references name it).
     pub(super) fn template(&self, text: &str) -> Option<&Arc<TemplateRoute>> {
         self.templates.iter().find(|t| t.template.as_str() == text)
+    }
+
+    /// What `target` names: the plugin serving it, the kind of item, and
+    /// the plugin's own name (or URI, or template) of it, which `[access]`
+    /// keys use; with what the item is called in messages.
+    pub(super) fn target(&self, target: &Target) -> Option<(Arc<Plugin>, ItemKind, String)> {
+        match target {
+            Target::Tool(name) => self
+                .tools
+                .get(name)
+                .map(|r| (r.plugin.clone(), ItemKind::Tool, r.guest_name.clone())),
+            Target::Prompt(name) | Target::PromptCompletion(name) => self
+                .prompts
+                .get(name)
+                .map(|r| (r.plugin.clone(), ItemKind::Prompt, r.prompt.name.clone())),
+            Target::Resource(uri) => match self.resources.get(uri.as_str()) {
+                Some(plugin) => Some((plugin.clone(), ItemKind::Resource, uri.clone())),
+                None => self
+                    .templates
+                    .iter()
+                    .find(|t| t.template.matches(uri))
+                    .map(|t| {
+                        let key = t.template.as_str().to_string();
+                        (t.plugin.clone(), ItemKind::Resource, key)
+                    }),
+            },
+            Target::TemplateCompletion(text) => self.template(text).map(|t| {
+                let key = t.template.as_str().to_string();
+                (t.plugin.clone(), ItemKind::Resource, key)
+            }),
+        }
+    }
+
+    /// The catalog as a caller holding `scopes` sees it: without the items
+    /// whose `[access]` scopes it lacks. The same catalog when no plugin
+    /// restricts access.
+    pub(super) fn visible(&self, scopes: &[String]) -> Arc<Catalog> {
+        if !self.restricted {
+            return self.catalog.clone();
+        }
+        let allowed = |plugin: &Plugin, kind: ItemKind, item: &str| {
+            let access = &plugin.policy().access;
+            access.is_open()
+                || access
+                    .required(kind, item)
+                    .iter()
+                    .all(|scope| scopes.contains(scope))
+        };
+        let c = &self.catalog;
+        let tools = c
+            .tools
+            .iter()
+            .filter(|t| {
+                self.tools
+                    .get(t.name.as_ref())
+                    .is_some_and(|r| allowed(&r.plugin, ItemKind::Tool, &r.guest_name))
+            })
+            .cloned()
+            .collect();
+        let resources = c
+            .resources
+            .iter()
+            .filter(|r| {
+                self.resources
+                    .get(r.uri.as_str())
+                    .is_some_and(|p| allowed(p, ItemKind::Resource, &r.uri))
+            })
+            .cloned()
+            .collect();
+        let resource_templates = c
+            .resource_templates
+            .iter()
+            .filter(|t| {
+                self.template(&t.uri_template).is_some_and(|route| {
+                    allowed(&route.plugin, ItemKind::Resource, &t.uri_template)
+                })
+            })
+            .cloned()
+            .collect();
+        let prompts = c
+            .prompts
+            .iter()
+            .filter(|p| {
+                self.prompts
+                    .get(&p.name)
+                    .is_some_and(|r| allowed(&r.plugin, ItemKind::Prompt, &r.prompt.name))
+            })
+            .cloned()
+            .collect();
+        Arc::new(Catalog {
+            tools,
+            resources,
+            resource_templates,
+            prompts,
+        })
     }
 
     /// Items refused because two plugins claim them.
@@ -433,6 +532,9 @@ pub(super) fn build(plugins: &BTreeMap<String, Entry>) -> Snapshot {
         .sort_by(|a, b| a.uri_template.cmp(&b.uri_template));
     catalog.prompts.sort_by(|a, b| a.name.cmp(&b.name));
     snap.catalog = Arc::new(catalog);
+    snap.restricted = plugins
+        .values()
+        .any(|e| !e.plugin.policy().access.is_open());
     snap.refusals = plugins
         .values()
         .flat_map(|e| e.refused.iter().cloned())

@@ -187,14 +187,16 @@ impl WasiHttpHooks for HttpHooks {
         _fut: IoFuture,
     ) -> SendFuture {
         let network = self.network.clone();
-        Box::new(async move {
+        // A CLIENT span, a child of the guest call's (telemetry.rs).
+        let span = crate::telemetry::http_span(request.method(), request.uri());
+        Box::new(crate::telemetry::http_request(span, async move {
             let target = route(&network, request.uri(), system_resolver).await?;
             let (response, io) = send(request, options, target).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as IoFuture,
             ))
-        })
+        }))
     }
 }
 

@@ -48,6 +48,9 @@ use toml::{Table, Value};
 
 use super::fs::{DirId, FsGrants, Opener, Protected};
 use super::net::{AllowEntry, NetPolicy};
+use crate::service::access::{self, Access};
+use crate::service::rate::{self, Rates};
+use crate::service::results::{self, CachePolicy};
 
 /// Memory for all linear memories and tables of one instance together,
 /// without a policy: 64 MiB. Guards against a guest exhausting the host's
@@ -123,6 +126,15 @@ pub struct Policy {
     pub network: NetPolicy,
     /// Where the plugin came from and the bytes it must be (`[source]`).
     pub source: Source,
+    /// The names of the `[env]` variables whose values come from a
+    /// reference (`from-env`, `from-file`): secrets, never shown.
+    pub secrets: Vec<String>,
+    /// Who may use which item (`[access]`).
+    pub access: Access,
+    /// How often a caller may call (`limits.rate` and friends).
+    pub rates: Rates,
+    /// Which results are kept (`[cache]`).
+    pub cache: CachePolicy,
 }
 
 /// Resource limits; see the `DEFAULT_*` constants for what each guards
@@ -271,6 +283,10 @@ impl Policy {
             env: Vec::new(),
             network: NetPolicy::default(),
             source: Source::default(),
+            secrets: Vec::new(),
+            access: Access::default(),
+            rates: Rates::default(),
+            cache: CachePolicy::default(),
         }
     }
 
@@ -351,7 +367,9 @@ impl Policy {
         p.check_keys(
             "",
             &table,
-            &["names", "limits", "fs", "env", "network", "source"],
+            &[
+                "names", "limits", "fs", "env", "network", "source", "access", "cache",
+            ],
         );
 
         let mut prefix_given = false;
@@ -374,8 +392,19 @@ impl Policy {
             p.check_keys(
                 "limits",
                 limits,
-                &["memory", "fuel", "timeout", "max-output", "concurrency"],
+                &[
+                    "memory",
+                    "fuel",
+                    "timeout",
+                    "max-output",
+                    "concurrency",
+                    "rate",
+                    "burst",
+                    "plugin-rate",
+                    "plugin-burst",
+                ],
             );
+            policy.rates = rate::parse(&mut p, limits);
             if let Some(v) = limits.get("memory") {
                 policy.limits.memory = p.size("limits.memory", v, MEMORY_BOUNDS, DEFAULT_MEMORY);
             }
@@ -475,22 +504,35 @@ impl Policy {
                     p.invalid(&key, format!("expected a variable name of letters, digits and \"_\", not starting with a digit, found {name:?}"));
                     continue;
                 }
-                match value.as_str() {
-                    Some(s) if s.contains('\0') => {
-                        p.invalid(&key, "expected a string without NUL characters".to_string())
+                let value = match value {
+                    Value::Table(reference) => match p.secret(&key, reference, base) {
+                        Some(secret) => {
+                            policy.secrets.push(name.clone());
+                            secret
+                        }
+                        None => continue,
+                    },
+                    Value::String(s) => s.clone(),
+                    _ => {
+                        p.invalid(
+                            &key,
+                            format!(
+                                "expected a literal string (such as \"{}\") or a reference ({{ from-env = \"VAR\" }} or {{ from-file = \"/run/secrets/NAME\" }}), found {}",
+                                example_string(value),
+                                found(value)
+                            ),
+                        );
+                        continue;
                     }
-                    Some(s) => policy.env.push((name.clone(), s.to_string())),
-                    None => p.invalid(
-                        &key,
-                        format!(
-                            "expected a literal string (such as \"{}\"), found {}",
-                            example_string(value),
-                            found(value)
-                        ),
-                    ),
+                };
+                if value.contains('\0') {
+                    p.invalid(&key, "expected a value without NUL characters".to_string());
+                    continue;
                 }
+                policy.env.push((name.clone(), value));
             }
             policy.env.sort();
+            policy.secrets.sort();
         }
 
         if let Some(network) = table.get("network").and_then(|v| p.table("network", v)) {
@@ -520,18 +562,25 @@ impl Policy {
         if let Some(source) = table.get("source").and_then(|v| p.table("source", v)) {
             policy.source = p.source(source);
         }
+        if let Some(t) = table.get("access").and_then(|v| p.table("access", v)) {
+            policy.access = access::parse(&mut p, t);
+        }
+        if let Some(t) = table.get("cache").and_then(|v| p.table("cache", v)) {
+            policy.cache = results::parse(&mut p, t);
+        }
 
         p.finish(path)?;
         Ok(policy)
     }
 }
 
-/// Collects problems as parsing goes on.
+/// Collects problems as parsing goes on; the parsers of other modules'
+/// sections (`service::*`) report through it too.
 #[derive(Default)]
-struct Problems(Vec<Problem>);
+pub(crate) struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn invalid(&mut self, key: &str, message: String) {
+    pub(crate) fn invalid(&mut self, key: &str, message: String) {
         self.0.push(Problem::Invalid {
             key: key.to_string(),
             message,
@@ -549,7 +598,13 @@ impl Problems {
         }
     }
 
-    fn table<'a>(&mut self, key: &str, v: &'a Value) -> Option<&'a Table> {
+    /// The problems so far, as `Display` shows them (for tests).
+    #[cfg(test)]
+    pub(crate) fn messages(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+
+    pub(crate) fn table<'a>(&mut self, key: &str, v: &'a Value) -> Option<&'a Table> {
         let table = v.as_table();
         if table.is_none() {
             self.invalid(key, format!("expected a table, found {}", found(v)));
@@ -557,7 +612,12 @@ impl Problems {
         table
     }
 
-    fn check_keys(&mut self, parent: &str, table: &Table, expected: &'static [&'static str]) {
+    pub(crate) fn check_keys(
+        &mut self,
+        parent: &str,
+        table: &Table,
+        expected: &'static [&'static str],
+    ) {
         for key in table.keys().filter(|k| !expected.contains(&k.as_str())) {
             self.0.push(Problem::UnknownKey {
                 key: join_key(parent, key),
@@ -789,7 +849,7 @@ impl Problems {
 }
 
 /// `parent.key`, quoting the key when it is not a bare TOML key.
-fn join_key(parent: &str, key: &str) -> String {
+pub(crate) fn join_key(parent: &str, key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .bytes()
@@ -807,7 +867,7 @@ fn join_key(parent: &str, key: &str) -> String {
 }
 
 /// Describes a found value for an error message.
-fn found(v: &Value) -> String {
+pub(crate) fn found(v: &Value) -> String {
     match v {
         Value::String(s) if s.chars().count() > 60 => {
             format!("{:?}...", s.chars().take(60).collect::<String>())
@@ -899,7 +959,7 @@ fn parse_size(v: &Value) -> Option<u64> {
 }
 
 /// A duration such as `"500ms"`, `"30s"`, `"2m"` or `"1h"`.
-fn parse_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     let (number, unit) = split_number(s)?;
     let ms: u64 = match unit {
         "ms" => 1,
@@ -1082,6 +1142,114 @@ impl Problems {
             }
         }
         source
+    }
+}
+
+/// The most bytes a `from-file` secret may have.
+pub const MAX_SECRET_BYTES: u64 = 64 << 10;
+
+impl Problems {
+    /// Resolves an `[env]` reference, `{ from-env = "VAR" }` (ward's own
+    /// environment) or `{ from-file = "PATH" }` (relative to the policy
+    /// file; one trailing newline dropped), when the plugin is loaded. A
+    /// reference that does not resolve refuses the plugin; no message ever
+    /// holds the value.
+    fn secret(&mut self, key: &str, reference: &Table, base: &Path) -> Option<String> {
+        self.check_keys(key, reference, &["from-env", "from-file"]);
+        let expected =
+            "expected one of { from-env = \"VAR\" } or { from-file = \"/run/secrets/NAME\" }";
+        match (reference.get("from-env"), reference.get("from-file")) {
+            (Some(v), None) => {
+                let Some(var) = v.as_str().filter(|s| is_env_name(s)) else {
+                    self.invalid(
+                        &format!("{key}.from-env"),
+                        format!(
+                            "expected the name of a variable of ward's environment, found {}",
+                            found(v)
+                        ),
+                    );
+                    return None;
+                };
+                match std::env::var(var) {
+                    Ok(value) => Some(value),
+                    Err(std::env::VarError::NotPresent) => {
+                        self.invalid(
+                            key,
+                            format!("the variable {var} (from-env) is not set in ward's environment; set it where ward starts, or remove the key"),
+                        );
+                        None
+                    }
+                    Err(std::env::VarError::NotUnicode(_)) => {
+                        self.invalid(
+                            key,
+                            format!("the variable {var} (from-env) is not valid UTF-8"),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(v)) => {
+                let Some(path) = v.as_str().filter(|s| !s.is_empty() && !s.contains('\0')) else {
+                    self.invalid(
+                        &format!("{key}.from-file"),
+                        format!(
+                            "expected a file path such as \"/run/secrets/weather\", found {}",
+                            found(v)
+                        ),
+                    );
+                    return None;
+                };
+                let path = base.join(path);
+                let read = std::fs::File::open(&path).and_then(|file| {
+                    use std::io::Read as _;
+                    let mut text = String::new();
+                    file.take(MAX_SECRET_BYTES + 1).read_to_string(&mut text)?;
+                    Ok(text)
+                });
+                match read {
+                    Ok(text) if text.len() as u64 > MAX_SECRET_BYTES => {
+                        self.invalid(
+                            key,
+                            format!(
+                                "{} (from-file) is larger than {}",
+                                path.display(),
+                                format_size(MAX_SECRET_BYTES)
+                            ),
+                        );
+                        None
+                    }
+                    Ok(mut text) => {
+                        if text.ends_with('\n') {
+                            text.pop();
+                            if text.ends_with('\r') {
+                                text.pop();
+                            }
+                        }
+                        Some(text)
+                    }
+                    Err(e) => {
+                        self.invalid(
+                            key,
+                            format!(
+                                "cannot read {} (from-file): {e}; create it or correct the path",
+                                path.display()
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.invalid(
+                    key,
+                    format!(
+                        "{expected}, found {}",
+                        found(&Value::Table(reference.clone()))
+                    ),
+                );
+                None
+            }
+        }
     }
 }
 
@@ -1270,10 +1438,10 @@ mod tests {
     fn unknown_keys_at_every_level() {
         assert_eq!(
             one_error("[limits]\ncpu = 1"),
-            r#"weather.toml: unknown key "limits.cpu" (expected one of memory, fuel, timeout, max-output, concurrency)"#
+            r#"weather.toml: unknown key "limits.cpu" (expected one of memory, fuel, timeout, max-output, concurrency, rate, burst, plugin-rate, plugin-burst)"#
         );
         assert!(one_error("[limit]\nmemory = 1").contains(
-            r#"unknown key "limit" (expected one of names, limits, fs, env, network, source)"#
+            r#"unknown key "limit" (expected one of names, limits, fs, env, network, source, access, cache)"#
         ));
         assert!(one_error("[names]\nname = \"x\"").contains(r#"unknown key "names.name""#));
         assert!(one_error("[network]\nallowed = []")
@@ -1331,17 +1499,89 @@ mod tests {
     #[test]
     fn env() {
         assert!(one_error("[env]\nPORT = 8080")
-            .contains(r#"env.PORT: expected a literal string (such as "8080"), found 8080"#));
+            .contains(r#"env.PORT: expected a literal string (such as "8080") or a reference"#));
         assert!(
             one_error("[env]\n\"1ABC\" = \"x\"").contains(r#"env.1ABC: expected a variable name"#)
         );
         assert!(one_error("[env]\n\"A=B\" = \"x\"").contains("env.\"A=B\""));
         assert!(one_error("[env]\nA = \"x\\u0000y\"").contains("NUL"));
-        assert!(one_error("[env]\nA = { b = 1 }").contains("found a table"));
+        let errors = errors("[env]\nA = { b = 1 }");
+        assert!(errors[0].contains("unknown key \"env.A.b\""), "{errors:?}");
+        assert!(
+            errors[1].contains("env.A: expected one of { from-env"),
+            "{errors:?}"
+        );
         assert_eq!(
             parse("[env]\n_x1 = \"\"").unwrap().env,
             [("_x1".to_string(), String::new())]
         );
+    }
+
+    #[test]
+    fn env_references_resolve_at_load_and_are_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+        // A variable every test process has (setting one would need unsafe).
+        let path = std::env::var("PATH").unwrap();
+        let text =
+            "[env]\nA = { from-env = \"PATH\" }\nB = { from-file = \"token\" }\nC = \"plain\"";
+        let policy = Policy::parse(text, &dir.path().join("weather.toml"), "weather").unwrap();
+        assert_eq!(
+            policy.env,
+            [
+                ("A".to_string(), path),
+                ("B".to_string(), "s3cret".to_string()),
+                ("C".to_string(), "plain".to_string()),
+            ]
+        );
+        assert_eq!(policy.secrets, ["A", "B"]);
+
+        let error = Policy::parse(
+            "[env]\nA = { from-env = \"WARD_POLICY_TEST_UNSET\" }\nB = { from-file = \"missing\" }",
+            &dir.path().join("weather.toml"),
+            "weather",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("env.A: the variable WARD_POLICY_TEST_UNSET (from-env) is not set"),
+            "{error}"
+        );
+        assert!(
+            error.contains("env.B: cannot read") && error.contains("missing (from-file)"),
+            "{error}"
+        );
+        assert!(
+            one_error("[env]\nA = { from-env = \"X\", from-file = \"y\" }")
+                .contains("expected one of")
+        );
+        assert!(one_error("[env]\nA = { from-env = \"1X\" }").contains("env.A.from-env"));
+    }
+
+    #[test]
+    fn access_rates_and_cache_sections() {
+        let policy = parse(
+            "[limits]\nrate = \"100/min\"\nburst = 20\n[access]\nscopes = [\"weather:read\"]\n[access.tools]\nforecast = [\"weather:forecast\"]\n[cache]\nttl = \"60s\"\ntools = [\"forecast\"]",
+        )
+        .unwrap();
+        assert_eq!(policy.access.scopes, ["weather:read"]);
+        assert_eq!(
+            policy
+                .access
+                .required(crate::service::access::ItemKind::Tool, "forecast"),
+            ["weather:read", "weather:forecast"]
+        );
+        assert_eq!(policy.rates.per_caller.unwrap().burst.get(), 20);
+        assert_eq!(policy.cache.ttl, Some(Duration::from_secs(60)));
+        assert_eq!(policy.cache.tools, ["forecast"]);
+        assert!(one_error("[access]\nscopes = \"weather:read\"")
+            .contains("access.scopes: expected an array"));
+        assert!(one_error("[access]\nscopes = [\"a b\"]").contains("access.scopes[0]"));
+        assert!(one_error("[access.tools]\nx = [1]").contains("access.tools.x[0]"));
+        assert!(one_error("[access]\nscope = []").contains("unknown key \"access.scope\""));
+        assert!(one_error("[cache]\ntools = [\"x\"]").contains("cache.ttl: missing"));
+        assert!(one_error("[cache]\nttl = \"2d\"").contains("cache.ttl"));
+        assert!(one_error("[limits]\nrate = \"fast\"").contains("limits.rate"));
     }
 
     #[test]

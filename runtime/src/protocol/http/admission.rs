@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, Reference};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,6 +32,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::ResponseBody;
+use crate::backend::Target;
 
 /// What a request is, as far as deadlines and caps go.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +52,16 @@ pub enum RequestKind {
     NewSession {
         /// The request's id.
         id: Value,
+    },
+    /// A request that uses a plugin's item (`tools/call`,
+    /// `resources/read`, `prompts/get`, `completion/complete`): admitted
+    /// (scopes, rate limits) before rmcp sees it, then like
+    /// [`RequestKind::Ordinary`].
+    Use {
+        /// The request's id.
+        id: Value,
+        /// What it uses.
+        target: Target,
     },
     /// Anything else: answered within the request deadline.
     Ordinary,
@@ -100,6 +111,29 @@ pub fn classify_request(method: &Method, headers: &HeaderMap, body: &[u8]) -> Re
         {
             RequestKind::NewSession { id }
         }
+        ClientRequest::CallToolRequest(r) => RequestKind::Use {
+            id,
+            target: Target::Tool(r.params.name.to_string()),
+        },
+        ClientRequest::ReadResourceRequest(r) => RequestKind::Use {
+            id,
+            target: Target::Resource(r.params.uri.clone()),
+        },
+        ClientRequest::GetPromptRequest(r) => RequestKind::Use {
+            id,
+            target: Target::Prompt(r.params.name.clone()),
+        },
+        ClientRequest::CompleteRequest(r) => match &r.params.r#ref {
+            Reference::Prompt(p) => RequestKind::Use {
+                id,
+                target: Target::PromptCompletion(p.name.clone()),
+            },
+            Reference::Resource(t) => RequestKind::Use {
+                id,
+                target: Target::TemplateCompletion(t.uri.clone()),
+            },
+            _ => RequestKind::Ordinary,
+        },
         _ => RequestKind::Ordinary,
     }
 }
