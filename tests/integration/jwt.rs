@@ -276,30 +276,24 @@ async fn jwt_from_a_jwks_file() {
     );
 
     // Bad tokens.
-    let mut expired = claims(&audience);
-    expired["exp"] = json!(now() - 3600);
-    ward.refused(&rsa.sign(Some("rsa-1"), &expired), "expired")
-        .await;
-    let mut early = claims(&audience);
-    early["nbf"] = json!(now() + 3600);
-    ward.refused(&rsa.sign(Some("rsa-1"), &early), "not valid yet")
-        .await;
-    let mut foreign = claims(&audience);
-    foreign["aud"] = json!("https://other.example/mcp");
-    ward.refused(&rsa.sign(Some("rsa-1"), &foreign), "(aud)")
-        .await;
-    let mut no_aud = claims(&audience);
-    no_aud.as_object_mut().unwrap().remove("aud");
-    ward.refused(&rsa.sign(Some("rsa-1"), &no_aud), "no aud")
-        .await;
-    let mut stranger = claims(&audience);
-    stranger["iss"] = json!("https://evil.example/");
-    ward.refused(&rsa.sign(Some("rsa-1"), &stranger), "(iss)")
-        .await;
-    let mut eternal = claims(&audience);
-    eternal.as_object_mut().unwrap().remove("exp");
-    ward.refused(&rsa.sign(Some("rsa-1"), &eternal), "no exp")
-        .await;
+    // Tokens that are bad in one claim each.
+    let edits: [(&str, fn(&mut Value)); 6] = [
+        ("expired", |c| c["exp"] = json!(now() - 3600)),
+        ("not valid yet", |c| c["nbf"] = json!(now() + 3600)),
+        ("(aud)", |c| c["aud"] = json!("https://other.example/mcp")),
+        ("no aud", |c| {
+            c.as_object_mut().unwrap().remove("aud");
+        }),
+        ("(iss)", |c| c["iss"] = json!("https://evil.example/")),
+        ("no exp", |c| {
+            c.as_object_mut().unwrap().remove("exp");
+        }),
+    ];
+    for (why, edit) in edits {
+        let mut bad = claims(&audience);
+        edit(&mut bad);
+        ward.refused(&rsa.sign(Some("rsa-1"), &bad), why).await;
+    }
     // Signed by another key under a trusted kid, or under no kid.
     ward.refused(&forger.sign(Some("rsa-1"), &claims(&audience)), "signature")
         .await;

@@ -35,6 +35,24 @@ fn error_of(
     }
 }
 
+/// Runs `ward check` on `dir` (without the test's secret variable): whether
+/// it passed, and everything it printed.
+fn check(dir: &Dir) -> (bool, String) {
+    let out = std::process::Command::new(ward_bin())
+        .arg("check")
+        .arg(dir.path())
+        .env("WARD_CACHE_DIR", repo().join("target/test-cache"))
+        .env_remove("WARD_TEAM_TEST_GREETING")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), all)
+}
+
 #[tokio::test]
 async fn scopes_hide_and_refuse_items() {
     let dir = plugins(&[
@@ -75,21 +93,8 @@ async fn a_policy_naming_items_the_plugin_lacks_refuses_it() {
         ("hello", "[access.tools]\ngreat = [\"hello:use\"]\n"),
         ("stats", "[cache]\nttl = \"1m\"\ntools = [\"describe\"]\n"),
     ]);
-    let check = |dir: &Dir| {
-        std::process::Command::new(ward_bin())
-            .arg("check")
-            .arg(dir.path())
-            .env("WARD_CACHE_DIR", repo().join("target/test-cache"))
-            .output()
-            .unwrap()
-    };
-    let out = check(&dir);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{all}");
+    let (ok, all) = check(&dir);
+    assert!(!ok, "{all}");
     assert!(
         all.contains("hello.toml: access.tools.great names no tool of the plugin"),
         "{all}"
@@ -101,13 +106,8 @@ async fn a_policy_naming_items_the_plugin_lacks_refuses_it() {
 
     // greet is read-only but not idempotent: its answers may not be kept.
     dir.policy("hello", "[cache]\nttl = \"1m\"\ntools = [\"greet\"]\n");
-    let out = check(&dir);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{all}");
+    let (ok, all) = check(&dir);
+    assert!(!ok, "{all}");
     assert!(all.contains("cache.tools names \"greet\", which is not annotated both readOnlyHint and idempotentHint"), "{all}");
 }
 
@@ -183,19 +183,8 @@ async fn secrets_come_by_reference_and_are_never_shown() {
     assert!(!audit.contains("Howdy-secret-5512"), "{audit}");
 
     // A reference that does not resolve refuses the plugin, naming the key.
-    let out = std::process::Command::new(ward_bin())
-        .arg("check")
-        .arg(dir.path())
-        .env("WARD_CACHE_DIR", repo().join("target/test-cache"))
-        .env_remove("WARD_TEAM_TEST_GREETING")
-        .output()
-        .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success());
+    let (ok, all) = check(&dir);
+    assert!(!ok, "{all}");
     assert!(
         all.contains("env.GREETING: the variable WARD_TEAM_TEST_GREETING (from-env) is not set"),
         "{all}"
