@@ -216,10 +216,10 @@ impl Loader {
             path.to_path_buf(),
             name.clone(),
         );
+        let span = crate::telemetry::compile_span(&name);
         // A thread of its own rather than tokio's blocking pool: a compile
         // that outlives its deadline is abandoned, and must hold no slot of
         // the pool and no runtime shutdown.
-        let span = crate::telemetry::compile_span(&name);
         std::thread::Builder::new()
             .name(format!("ward-load-{name}"))
             .spawn(move || {

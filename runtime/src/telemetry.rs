@@ -149,7 +149,6 @@ impl Telemetry {
     /// worker threads but while the runtime still runs (the batch processor
     /// and the HTTP client run on it).
     pub fn shutdown(self) {
-        if std::env::var("WARD_TEST_NO_FLUSH").is_ok() { return; }
         ENABLED.store(false, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
         let provider = self.provider;

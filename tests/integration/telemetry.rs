@@ -348,7 +348,7 @@ async fn an_http_request_is_traced_under_its_traceparent_header() {
         .env_remove("WARD_AUTH_TOKEN");
     receiver.configure(&mut cmd);
     // No batch goes out on schedule: only the flush at exit sends the spans.
-    cmd.env("OTEL_BSP_SCHEDULE_DELAY", "600000").env("WARD_TEST_NO_FLUSH", "1");
+    cmd.env("OTEL_BSP_SCHEDULE_DELAY", "600000");
     let (mut child, url, log) = spawn_http(cmd).await;
 
     // One stateless (2026-07-28) tools/call, its context in the header only.
