@@ -354,6 +354,18 @@ pub fn request_span(context: &RequestContext<RoleServer>, method: &str, item: It
         }
         None => span.set_attribute("network.transport", "pipe"),
     }
+    // Who called, as authentication established it (never the token).
+    if let Some(caller) = parts.and_then(|p| p.extensions.get::<crate::audit::Caller>()) {
+        if let Some(subject) = &caller.subject {
+            span.set_attribute("user.id", subject.clone());
+        }
+        if let Some(client) = &caller.client_id {
+            span.set_attribute("ward.client_id", client.clone());
+        }
+        if let Some(scopes) = &caller.scopes {
+            span.set_attribute("ward.scopes", scopes.join(" "));
+        }
+    }
     match item {
         Item::Tool(name) => {
             span.set_attribute("gen_ai.tool.name", name.to_owned());

@@ -345,7 +345,7 @@ async fn an_http_request_is_traced_under_its_traceparent_header() {
     dir.plugin("hello", "hello");
     let mut cmd = serve_command(dir.path());
     cmd.args(["--http", "127.0.0.1:0"])
-        .env_remove("WARD_AUTH_TOKEN");
+        .env("WARD_AUTH_TOKEN", "tel3metry-token");
     receiver.configure(&mut cmd);
     // No batch goes out on schedule: only the flush at exit sends the spans.
     cmd.env("OTEL_BSP_SCHEDULE_DELAY", "600000");
@@ -369,6 +369,7 @@ async fn an_http_request_is_traced_under_its_traceparent_header() {
         .header("mcp-method", "tools/call")
         .header("mcp-name", "hello_greet")
         .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))
+        .bearer_auth("tel3metry-token")
         .body(body.to_string())
         .send()
         .await
@@ -406,8 +407,11 @@ async fn an_http_request_is_traced_under_its_traceparent_header() {
         ("network.transport", json!("tcp")),
         ("network.protocol.name", json!("http")),
         ("ward.plugin", json!("hello")),
+        // The caller, as the static token names it; never the token.
+        ("user.id", json!("token")),
     ] {
         assert_eq!(request.attr(key), &value, "{key}: {request:#?}");
     }
+    assert!(!format!("{request:?}").contains("tel3metry-token"));
     assert_eq!(receiver.span("call-tool hello").parent, request.id);
 }
