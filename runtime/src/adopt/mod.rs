@@ -838,11 +838,18 @@ fn new_policy(name: &str, f: &Fetched, grant: bool) -> String {
             "\n# requested environment variables (ward never passes the host's own):\n# [env]\n",
         );
         for env in &r.env {
+            // A secret is passed by reference, never written here.
+            let value = match env.secret {
+                true => format!(
+                    "{{ from-env = \"{}\" }}  # secret: or {{ from-file = \"/run/secrets/...\" }}",
+                    env.name
+                ),
+                false => "\"FILL IN\"".to_string(),
+            };
             let _ = writeln!(
                 out,
-                "# {} = \"FILL IN\"{}{}",
+                "# {} = {value}{}",
                 env.name,
-                if env.secret { "  # secret" } else { "" },
                 env.why
                     .as_deref()
                     .map(|w| format!("  # {}", one_line(w)))
