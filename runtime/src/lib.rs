@@ -4,7 +4,8 @@
 //! The data path, one module per step:
 //!
 //! ```text
-//! stdin line → protocol (MCP handler) → registry (exposed name / URI → plugin)
+//! stdin line → protocol (MCP handler) → registry (exposed name / URI → plugin;
+//!   `service`: the caller's scopes, the plugin's rate limits, a cached answer)
 //!   → plugin (InstancePre of its current version) → a fresh Store with the
 //!     plugin's limits and WASI context (sandbox) → guest export → result
 //!     (validated, size-capped, mapped to MCP content) → stdout line
