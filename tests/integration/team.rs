@@ -194,7 +194,7 @@ async fn secrets_come_by_reference_and_are_never_shown() {
 
 /// A `redis-server` on a free loopback port, killed on drop.
 struct Redis {
-    _child: Child,
+    child: Child,
     url: String,
 }
 
@@ -220,7 +220,7 @@ impl Redis {
             log.get()
         );
         Redis {
-            _child: child,
+            child,
             url: format!("redis://127.0.0.1:{port}"),
         }
     }
@@ -308,5 +308,44 @@ async fn replicas_share_rate_limits_and_answers_through_redis() {
         !a_log.get().contains("Redis at"),
         "no Redis trouble: {}",
         a_log.get()
+    );
+}
+
+#[tokio::test]
+async fn a_redis_that_goes_away_costs_a_warning_never_a_request() {
+    let mut redis = Redis::start().await;
+    let dir = plugins(&[
+        ("hello", "[limits]\nrate = \"100/h\"\n"),
+        ("stats", "[cache]\nttl = \"1h\"\ntools = [\"describe\"]\n"),
+    ]);
+    let mut cmd = serve_command(dir.path());
+    cmd.args(["--http", "127.0.0.1:0", "--redis", &redis.url])
+        .env_remove("WARD_AUTH_TOKEN");
+    let (_ward, url, log) = spawn_http(cmd).await;
+    let (status, _, _) = call_over_http(&url, "hello_greet", json!({"name": "Ada"})).await;
+    assert_eq!(status, 200);
+
+    redis.child.kill().await.unwrap();
+    // Rate-limited and cached tools are served on, from this replica's own
+    // buckets and cache, with one warning.
+    for _ in 0..3 {
+        let (status, answer, _) = call_over_http(&url, "hello_greet", json!({"name": "Ada"})).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["result"]["content"][0]["text"], "Hello, Ada!");
+    }
+    let (_, first, _) = call_over_http(&url, "stats_describe", json!({"numbers": [5]})).await;
+    assert!(first["result"]["_meta"]["ward/cost"].is_object(), "{first}");
+    let (_, second, _) = call_over_http(&url, "stats_describe", json!({"numbers": [5]})).await;
+    assert_eq!(second["result"]["_meta"]["ward/cache"], "hit", "{second}");
+    assert!(
+        log.wait_for("going on without it", 20).await,
+        "no warning; log:\n{}",
+        log.get()
+    );
+    assert_eq!(
+        log.get().matches("going on without it").count(),
+        1,
+        "{}",
+        log.get()
     );
 }

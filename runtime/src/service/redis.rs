@@ -5,7 +5,8 @@
 //! - **Redis is a helper, never a gate.** Every operation has a short
 //!   deadline; when Redis is slow or away, a cache lookup misses and a rate
 //!   check falls back to this replica's own buckets, with a warning at most
-//!   once a minute. Requests never fail because Redis did.
+//!   once a minute, and for a few seconds after a failure Redis is not asked
+//!   at all. Requests never fail because Redis did.
 //! - **The buckets are GCRA in one Lua script**, atomic in Redis, with
 //!   Redis's own clock, so replicas whose clocks differ agree on every
 //!   bucket. Keys hold the rate they enforce: a changed rate starts a fresh
@@ -21,6 +22,10 @@ use super::rate::Rate;
 
 /// How long one Redis operation may take before ward goes on without it.
 const DEADLINE: Duration = Duration::from_millis(500);
+
+/// After a failure, how long ward does without Redis before it tries
+/// again, so that a Redis that hangs costs one deadline, not one per request.
+const BACKOFF: Duration = Duration::from_secs(5);
 
 /// GCRA: KEYS[1] holds the bucket's theoretical arrival time (µs of Redis's
 /// clock); ARGV[1] is the emission interval and ARGV[2] the burst tolerance
@@ -45,6 +50,8 @@ pub struct Shared {
     connection: ConnectionManager,
     gcra: redis::Script,
     warned: Mutex<Option<Instant>>,
+    /// Until when Redis is not asked, after a failure.
+    resting: Mutex<Option<Instant>>,
     url: String,
 }
 
@@ -67,6 +74,7 @@ impl Shared {
             connection,
             gcra: redis::Script::new(GCRA),
             warned: Mutex::new(None),
+            resting: Mutex::new(None),
             url: shown,
         })
     }
@@ -124,17 +132,23 @@ impl Shared {
         what: &str,
         operation: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Option<T> {
+        let resting = *self.resting.lock().unwrap_or_else(|e| e.into_inner());
+        if resting.is_some_and(|until| Instant::now() < until) {
+            return None;
+        }
         let error = match tokio::time::timeout(DEADLINE, operation).await {
             Ok(Ok(value)) => return Some(value),
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {} ms", DEADLINE.as_millis()),
         };
+        *self.resting.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + BACKOFF);
         let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
         if warned.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
             *warned = Some(Instant::now());
             tracing::warn!(
-                "Redis at {} failed {what}: {error}; going on without it (this replica's own cache and rate limits)",
-                self.url
+                "Redis at {} failed {what}: {error}; going on without it (this replica's own cache and rate limits), asking again in {} s",
+                self.url,
+                BACKOFF.as_secs()
             );
         }
         None
