@@ -17,8 +17,6 @@
 //! file-name order, which is what start-up and the watcher both use.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +29,7 @@ use crate::backend::ServerEvent;
 use crate::cache::{self, Cache};
 use crate::plugin::{Plugin, Runtime};
 use crate::sandbox::fs::Protected;
-use crate::sandbox::policy::{format_duration, format_size, Policy};
+use crate::sandbox::policy::{format_duration, Policy};
 
 /// Largest plugin file (`NAME.wasm`) ward reads: 256 MiB.
 pub const MAX_WASM: u64 = 256 << 20;
@@ -82,80 +80,6 @@ pub fn scan(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     paths.sort();
     Ok(paths)
-}
-
-/// Reads the regular file at `path`, at most `cap` bytes; `what` names the
-/// kind of file and its cap in errors. `None` if there is no such file.
-///
-/// A symlink is followed only to a regular file. The type is checked before
-/// opening (so a device is never opened) and again on the opened file,
-/// opened non-blocking (so a FIFO swapped in meanwhile cannot block), and the
-/// read stops at the cap whatever the size said.
-pub fn read_regular(path: &Path, cap: u64, what: &str) -> Result<Option<Vec<u8>>> {
-    match path.symlink_metadata() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
-        Ok(_) => {}
-    }
-    let check = |meta: &std::fs::Metadata| -> Result<()> {
-        if !meta.is_file() {
-            bail!(
-                "{}: not a regular file ({}); {what} files must be regular files",
-                path.display(),
-                kind(&meta.file_type())
-            );
-        }
-        if meta.len() > cap {
-            bail!(
-                "{}: {} is larger than the {} cap for {what} files",
-                path.display(),
-                format_size(meta.len()),
-                format_size(cap)
-            );
-        }
-        Ok(())
-    };
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("{}: cannot read (a dangling symlink?)", path.display()))?;
-    check(&meta)?;
-    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(flags.bits() as i32)
-        .open(path)
-        .with_context(|| format!("{}: cannot open", path.display()))?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    check(&meta)?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(cap + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    if bytes.len() as u64 > cap {
-        bail!(
-            "{}: grew past the {} cap for {what} files while being read",
-            path.display(),
-            format_size(cap)
-        );
-    }
-    Ok(Some(bytes))
-}
-
-fn kind(t: &std::fs::FileType) -> &'static str {
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a file"
-    }
 }
 
 /// What the load thread hands back.
@@ -289,7 +213,7 @@ fn compile(
 ) -> Result<Compiled> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let policy_path = dir.join(format!("{name}.toml"));
-    let text = match read_regular(&policy_path, MAX_POLICY, "policy")? {
+    let text = match crate::files::read_regular(&policy_path, MAX_POLICY, "policy")? {
         Some(bytes) => String::from_utf8(bytes)
             .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", policy_path.display()))?,
         // No policy file: the defaults, as an empty policy gives them.
@@ -299,7 +223,7 @@ fn compile(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // Provenance (`[source]`, trust.toml): checked before anything is compiled.
     crate::adopt::trust::Trust::load(dir)?.check_pinned(name, &policy.source)?;
-    let wasm = read_regular(path, MAX_WASM, "plugin")?
+    let wasm = crate::files::read_regular(path, MAX_WASM, "plugin")?
         .with_context(|| format!("{}: no longer there", path.display()))?;
     if !wasm.starts_with(b"\0asm") {
         bail!("not a WebAssembly file");

@@ -1200,41 +1200,37 @@ impl Problems {
                     return None;
                 };
                 let path = base.join(path);
-                let read = std::fs::File::open(&path).and_then(|file| {
-                    use std::io::Read as _;
-                    let mut text = String::new();
-                    file.take(MAX_SECRET_BYTES + 1).read_to_string(&mut text)?;
-                    Ok(text)
-                });
-                match read {
-                    Ok(text) if text.len() as u64 > MAX_SECRET_BYTES => {
+                match crate::files::read_regular(&path, MAX_SECRET_BYTES, "secret") {
+                    Ok(Some(bytes)) => match String::from_utf8(bytes) {
+                        Ok(mut text) => {
+                            if text.ends_with('\n') {
+                                text.pop();
+                                if text.ends_with('\r') {
+                                    text.pop();
+                                }
+                            }
+                            Some(text)
+                        }
+                        Err(_) => {
+                            self.invalid(
+                                key,
+                                format!("{} (from-file) is not UTF-8 text", path.display()),
+                            );
+                            None
+                        }
+                    },
+                    Ok(None) => {
                         self.invalid(
                             key,
                             format!(
-                                "{} (from-file) is larger than {}",
-                                path.display(),
-                                format_size(MAX_SECRET_BYTES)
+                                "{} (from-file) does not exist; create it or correct the path",
+                                path.display()
                             ),
                         );
                         None
                     }
-                    Ok(mut text) => {
-                        if text.ends_with('\n') {
-                            text.pop();
-                            if text.ends_with('\r') {
-                                text.pop();
-                            }
-                        }
-                        Some(text)
-                    }
                     Err(e) => {
-                        self.invalid(
-                            key,
-                            format!(
-                                "cannot read {} (from-file): {e}; create it or correct the path",
-                                path.display()
-                            ),
-                        );
+                        self.invalid(key, format!("{e:#} (from-file)"));
                         None
                     }
                 }
@@ -1548,7 +1544,7 @@ mod tests {
             "{error}"
         );
         assert!(
-            error.contains("env.B: cannot read") && error.contains("missing (from-file)"),
+            error.contains("env.B: ") && error.contains("missing (from-file) does not exist"),
             "{error}"
         );
         assert!(
@@ -1556,6 +1552,28 @@ mod tests {
                 .contains("expected one of")
         );
         assert!(one_error("[env]\nA = { from-env = \"1X\" }").contains("env.A.from-env"));
+        // Not a regular file: refused without opening it (a FIFO would block).
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        for (file, why) in [
+            ("fifo", "not a regular file (a FIFO)"),
+            (".", "not a regular file (a directory)"),
+        ] {
+            let error = Policy::parse(
+                &format!("[env]\nA = {{ from-file = \"{file}\" }}"),
+                &dir.path().join("weather.toml"),
+                "weather",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains(why), "{error}");
+        }
     }
 
     #[test]
