@@ -12,11 +12,16 @@
 //!    without fuel + epoch interruption, and through ward. Goal: ≤ 1.3×.
 //! 5. `memory`: ward's RSS idle with 20 plugins, after 10k and after 1M
 //!    calls. Goal: RSS(1M) ≤ 1.1× RSS(10k).
+//! 6. `instance`: fresh instance + call + slot reset, in-process.
+//! 7. `pool`: 200 sequential `fetch_get` calls (one HTTP GET each) to a
+//!    loopback server, with ward's connection reuse and without it
+//!    (`WARD_HTTP_POOL=off`). No goal; the ratio is recorded.
 //!
 //! Every ratio is computed from figures measured in the same run.
 
 mod client;
 mod inproc;
+mod site;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -45,11 +50,11 @@ struct Args {
     /// Scratch directory (plugin copies, caches, server logs); recreated.
     #[arg(long, default_value = "target/bench")]
     work_dir: PathBuf,
-    /// Which benchmarks, comma-separated: roundtrip,throughput,startup,cpu,memory,instance.
+    /// Which benchmarks, comma-separated: roundtrip,throughput,startup,cpu,memory,instance,pool.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "roundtrip,throughput,startup,cpu,memory,instance"
+        default_value = "roundtrip,throughput,startup,cpu,memory,instance,pool"
     )]
     only: Vec<String>,
     /// Timed sequential round trips per server.
@@ -70,6 +75,13 @@ struct Args {
     /// How many numbers `stats_describe` summarises in the CPU benchmark.
     #[arg(long, default_value_t = 100_000)]
     cpu_numbers: usize,
+    /// Sequential `fetch_get` calls (HTTP requests) per timed round of the
+    /// pool benchmark.
+    #[arg(long, default_value_t = 200)]
+    pool_requests: usize,
+    /// Timed rounds per setting (pooled, not pooled), interleaved.
+    #[arg(long, default_value_t = 10)]
+    pool_rounds: usize,
 }
 
 /// One line of the summary table.
@@ -139,6 +151,7 @@ fn main() -> Result<()> {
             "cpu" => b.cpu()?,
             "memory" => b.memory()?,
             "instance" => b.instance()?,
+            "pool" => b.pool()?,
             other => bail!("unknown benchmark {other:?}"),
         }
         eprintln!("   ({:.1} s)", t.elapsed().as_secs_f64());
@@ -173,6 +186,21 @@ fn machine() -> String {
         .collect::<Vec<_>>()
         .join(" ");
     format!("{cpu}, {cores} cores, {mem:.1} GiB RAM, load average {load}")
+}
+
+/// Lists `server`'s tools until `tool` is among them (its plugin loaded), at
+/// most two minutes.
+fn wait_for_tool(server: &mut Server, tool: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let list = server.request("tools/list", json!({}))?;
+        let tools = list["tools"].as_array().cloned().unwrap_or_default();
+        if tools.iter().any(|t| t["name"] == tool) {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "{tool} never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `p` in [0, 1] of sorted `v`.
@@ -237,13 +265,27 @@ impl Bench {
     }
 
     fn spawn_ward(&self, plugins: &Path, cache: Option<&Path>, log: &str) -> Result<Server> {
+        self.spawn_ward_env(plugins, cache, log, &[])
+    }
+
+    /// [`Self::spawn_ward`] with `env` set in ward's environment.
+    fn spawn_ward_env(
+        &self,
+        plugins: &Path,
+        cache: Option<&Path>,
+        log: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Server> {
         let mut cmd = Command::new(&self.ward);
         cmd.arg("serve").arg("--plugins").arg(plugins);
         match cache {
             Some(c) => cmd.arg("--cache-dir").arg(c),
             None => cmd.arg("--no-cache"),
         };
-        cmd.env_remove("WARD_LOG").env_remove("WARD_CACHE_DIR");
+        cmd.env_remove("WARD_LOG")
+            .env_remove("WARD_CACHE_DIR")
+            .env_remove("WARD_HTTP_POOL")
+            .envs(env.iter().copied());
         Server::spawn(cmd, &self.work(log))
     }
 
@@ -847,6 +889,122 @@ impl Bench {
         self.rows.push(Row {
             what: "   RSS idle with 20 plugins / peak (VmHWM)".into(),
             measured: format!("{:.1} MiB / {:.1} MiB", mib(idle), mib(hwm)),
+            goal: "(no goal)".into(),
+            ratio: None,
+        });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 7
+
+    /// One plugin making sequential HTTP requests to a loopback server:
+    /// `fetch_get` calls of one GET each, through two wards side by side, one
+    /// reusing connections (the default), one with `WARD_HTTP_POOL=off` (a
+    /// connection per request, as before the pool). Rounds alternate between
+    /// the two, and which goes first, so that load from elsewhere hits both
+    /// alike.
+    fn pool(&mut self) -> Result<()> {
+        let n = self.args.pool_requests.max(1);
+        let rounds = self.args.pool_rounds.max(1);
+        let fetch = self.args.plugins.join("fetch.wasm");
+        ensure!(
+            fetch.is_file(),
+            "{} not found; run `cargo xtask plugins`",
+            fetch.display()
+        );
+        let site = site::Site::start()?;
+        let dir = self.work("fetch");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(&fetch, dir.join("fetch.wasm"))?;
+        std::fs::write(
+            dir.join("fetch.toml"),
+            format!("[network]\nallow = [\"127.0.0.1:{}\"]\n", site.port),
+        )?;
+        let cache = self.work("cache-fetch");
+        let mut on = self.spawn_ward_env(&dir, Some(&cache), "ward-pool-on.log", &[])?;
+        let mut off = self.spawn_ward_env(
+            &dir,
+            Some(&cache),
+            "ward-pool-off.log",
+            &[("WARD_HTTP_POOL", "off")],
+        )?;
+        let url = format!("http://127.0.0.1:{}/", site.port);
+        let template = call_template("fetch_get", &json!({ "url": url }));
+        let call = |server: &mut Server| -> Result<Duration> {
+            let (d, v) = server.timed_call(&template)?;
+            let result = &v["result"];
+            ensure!(
+                result["isError"] != json!(true) && result["content"][0]["text"] == site::BODY,
+                "fetch_get failed: {v}"
+            );
+            Ok(d)
+        };
+        for server in [&mut on, &mut off] {
+            server.handshake()?;
+            wait_for_tool(server, "fetch_get")?;
+            for _ in 0..50 {
+                call(server)?;
+            }
+        }
+        // Index 0: pooled; 1: not pooled.
+        let mut totals: [Vec<Duration>; 2] = Default::default();
+        let mut calls: [Vec<Duration>; 2] = Default::default();
+        let mut opened = [0usize; 2];
+        for round in 0..rounds {
+            for k in 0..2 {
+                let which = (round + k) % 2;
+                let server = if which == 0 { &mut on } else { &mut off };
+                let before = site.accepted();
+                let start = Instant::now();
+                for _ in 0..n {
+                    calls[which].push(call(server)?);
+                }
+                totals[which].push(start.elapsed());
+                opened[which] += site.accepted() - before;
+            }
+        }
+        on.shutdown()?;
+        off.shutdown()?;
+        for t in &mut totals {
+            t.sort_unstable();
+        }
+        let (on_total, off_total) = (pct(&totals[0], 0.5), pct(&totals[1], 0.5));
+        let per_round = |k: usize| opened[k] as f64 / rounds as f64;
+        eprintln!(
+            "   {n} sequential fetch_get calls, median of {rounds} rounds: pooled {:.1} ms (min {:.1}), not pooled {:.1} ms (min {:.1}); connections opened per round {:.1} vs {:.1}",
+            ms(on_total),
+            ms(totals[0][0]),
+            ms(off_total),
+            ms(totals[1][0]),
+            per_round(0),
+            per_round(1),
+        );
+        let [mut on_calls, mut off_calls] = calls;
+        eprintln!("   per call, pooled:     {}", summary(&mut on_calls));
+        eprintln!("   per call, not pooled: {}", summary(&mut off_calls));
+        self.rows.push(Row {
+            what: format!(
+                "7. {n} sequential HTTP GETs from one plugin (fetch_get, loopback server), pooled vs not (median of {rounds} rounds)"
+            ),
+            measured: format!(
+                "{:.1} ms vs {:.1} ms = {:.2}× faster",
+                ms(on_total),
+                ms(off_total),
+                ms(off_total) / ms(on_total)
+            ),
+            goal: "(no goal)".into(),
+            ratio: None,
+        });
+        let (on50, off50) = (pct(&on_calls, 0.5), pct(&off_calls, 0.5));
+        self.rows.push(Row {
+            what: "   per call p50, pooled vs not; connections opened per round".into(),
+            measured: format!(
+                "{:.1} µs vs {:.1} µs; {:.1} vs {:.1}",
+                us(on50),
+                us(off50),
+                per_round(0),
+                per_round(1)
+            ),
             goal: "(no goal)".into(),
             ratio: None,
         });

@@ -142,6 +142,11 @@ pub struct Question {
     pub method: ClientMethod,
     /// The request's parameters, as the guest wrote them (JSON).
     pub params: serde_json::Value,
+    /// The guest asks it before its call becomes a task (`"beforeTask":
+    /// true` in `client.ask`): on a call that may run as a task it is asked
+    /// with an input-required result, and the task starts once it is
+    /// answered (`protocol/tasks.rs`). Elsewhere it means nothing.
+    pub before_task: bool,
 }
 
 /// The answer to a [`Question`]: the client's JSON result, or a message for
@@ -168,6 +173,62 @@ pub trait ClientRequests: Send + Sync {
 
     /// Whether the client declared the capability `method` needs.
     fn supports(&self, method: ClientMethod) -> bool;
+}
+
+/// Whether a tool may run as a task: the `io.modelcontextprotocol/tasks`
+/// extension of MCP 2026-07-28 (SEP-2663), where the server answers a
+/// `tools/call` with a task the client then polls (`protocol/tasks.rs`).
+///
+/// A tool declares it in its own definition, as the keyword
+/// [`TASK_KEYWORD`] at the top of its `input-schema`:
+/// `"x-ward-task": "optional"` or `"required"` (the Rust SDK's
+/// `ToolBuilder::task`). ward reads the keyword when it loads the plugin and
+/// removes it from the schema it lists. Why there:
+///
+/// - The WIT `tool` record is a typed public contract: a new field means a
+///   new package version, and every plugin would have to be rebuilt against
+///   it to declare anything. The input schema is JSON the plugin writes
+///   itself, and JSON Schema admits keywords of its own (`x-...`, as
+///   SEP-2243's `x-mcp-header`), so any SDK in any language can declare
+///   task support today, and a plugin that declares it still loads on an
+///   older ward (which ignores the keyword).
+/// - The declaration stays with the tool's code, under the tool's own name.
+///   The embedded manifest (`ward.toml`) was the other candidate; it is a
+///   claim shown to the operator (`ward inspect`, `ward add`), read without
+///   running the plugin and not when serving, and it would name tools apart
+///   from the code that registers them (a plugin's tool list may change at
+///   run time, `host.lists-changed`).
+///
+/// Tools lists do not carry `execution.taskSupport`: that field belongs to
+/// the 2025-11-25 experimental tasks, which ward does not implement, and the
+/// extension's tool shape has no such field (task creation is the server's
+/// decision). A client learns that a call became a task from its result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TaskSupport {
+    /// Never a task (the default).
+    #[default]
+    Forbidden,
+    /// A task when the client declares the extension, else an ordinary call.
+    Optional,
+    /// Only as a task: a 2026-07-28 client that does not declare the
+    /// extension is refused with -32021 (a legacy client, which cannot
+    /// declare it, gets an ordinary call).
+    Required,
+}
+
+/// The input-schema keyword that declares a tool's [`TaskSupport`].
+pub const TASK_KEYWORD: &str = "x-ward-task";
+
+impl TaskSupport {
+    /// The support a keyword value declares, if it is one.
+    pub fn from_keyword(value: &serde_json::Value) -> Option<Self> {
+        match value.as_str()? {
+            "forbidden" => Some(Self::Forbidden),
+            "optional" => Some(Self::Optional),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
 }
 
 /// A shared [`ClientRequests`].
@@ -339,19 +400,28 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// Whether `caller` may use `target` now: its scopes, and a token of
-    /// the plugin's rate limits, which this takes. Unknown targets pass
-    /// (the request itself then answers "not found").
+    /// the plugin's rate limits, which this takes. `Ok(true)`: admitted;
+    /// `Ok(false)`: no such target now, nothing was checked (the request
+    /// itself then answers "not found", or is admitted when it runs, if a
+    /// plugin serving it arrived meanwhile).
     fn admit(
         &self,
         caller: Option<&Caller>,
         target: &Target,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
         let _ = (caller, target);
-        async { Ok(()) }
+        async { Ok(false) }
     }
 
     /// Server-wide events (catalog changes, resource updates, warnings).
     fn subscribe(&self) -> broadcast::Receiver<ServerEvent>;
+
+    /// Whether the exposed tool `name` may run as a task; unknown tools
+    /// may not.
+    fn task_support(&self, name: &str) -> TaskSupport {
+        let _ = name;
+        TaskSupport::Forbidden
+    }
 
     /// Calls an exposed tool. Arguments are validated against the tool's
     /// input schema here; a validation failure is an `is_error` result.

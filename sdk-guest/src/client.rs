@@ -51,22 +51,36 @@ pub struct Input {
     key: String,
     method: &'static str,
     params: Value,
+    before_task: bool,
 }
 
 impl Input {
     /// `sampling/createMessage` with these params.
     pub fn create_message(key: impl Into<String>, params: Value) -> Self {
-        Self { key: key.into(), method: "sampling/createMessage", params }
+        Self { key: key.into(), method: "sampling/createMessage", params, before_task: false }
     }
 
     /// `elicitation/create` with these params.
     pub fn elicit(key: impl Into<String>, params: Value) -> Self {
-        Self { key: key.into(), method: "elicitation/create", params }
+        Self { key: key.into(), method: "elicitation/create", params, before_task: false }
     }
 
     /// `roots/list`.
     pub fn list_roots(key: impl Into<String>) -> Self {
-        Self { key: key.into(), method: "roots/list", params: Value::Object(Default::default()) }
+        Self { key: key.into(), method: "roots/list", params: Value::Object(Default::default()), before_task: false }
+    }
+
+    /// Asks it before the call becomes a task, in a tool that may run as
+    /// one ([`ToolBuilder::task`](crate::ToolBuilder::task)): the client
+    /// answers it like any question on MCP 2026-07-28 (an input-required
+    /// result; the tool runs again from the start with the answer), and the
+    /// task starts once a round of such questions is answered. For a
+    /// confirmation before long work. Ask them first, in one round: a
+    /// question asked after the task started is one of the task's own.
+    /// Anywhere else it changes nothing.
+    pub fn before_task(mut self) -> Self {
+        self.before_task = true;
+        self
     }
 }
 
@@ -76,7 +90,11 @@ pub fn ask(inputs: &[Input]) -> Vec<Result<Value>> {
     let requests: Vec<Value> = inputs
         .iter()
         .map(|input| {
-            serde_json::json!({"key": input.key, "method": input.method, "params": input.params})
+            let mut request = serde_json::json!({"key": input.key, "method": input.method, "params": input.params});
+            if input.before_task {
+                request["beforeTask"] = true.into();
+            }
+            request
         })
         .collect();
     let answers: Vec<Result<Value>> = client::ask(&Value::Array(requests).to_string())

@@ -25,7 +25,7 @@ pub fn list_tools(register: Register) -> Vec<Tool> {
             name: t.name,
             title: t.title,
             description: t.description,
-            input_schema: (t.input_schema)(),
+            input_schema: crate::plugin::with_task((t.input_schema)(), t.task),
             output_schema: (t.output_schema)(),
             annotations: t.annotations,
         })

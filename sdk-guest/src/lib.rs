@@ -147,7 +147,8 @@ pub use content::{IntoContents, IntoPromptResult, IntoToolResult, Structured};
 pub use error::{Error, ErrorKind, Result};
 pub use host::{cancelled, lists_changed, log, progress, resource_updated, Level};
 pub use plugin::{
-    Args, Plugin, PromptBuilder, PromptHandler, ResourceBuilder, TemplateBuilder, ToolBuilder, ToolHandler,
+    Args, Plugin, PromptBuilder, PromptHandler, ResourceBuilder, TaskSupport, TemplateBuilder, ToolBuilder,
+    ToolHandler,
 };
 pub use template::Vars;
 
@@ -158,7 +159,7 @@ pub use serde_json as json;
 pub mod prelude {
     pub use crate::{
         cancelled, fail, lists_changed, log, progress, resource_updated, Args, Content, Error, Level, Plugin, PromptMessage,
-        PromptResult, ResourceContents, ResourceLink, Result, Structured, ToolResult, Vars,
+        PromptResult, ResourceContents, ResourceLink, Result, Structured, TaskSupport, ToolResult, Vars,
     };
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};

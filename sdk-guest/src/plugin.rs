@@ -23,6 +23,8 @@ pub(crate) struct ToolDef {
     pub input_schema: fn() -> String,
     pub output_schema: fn() -> Option<String>,
     pub annotations: Option<Annotations>,
+    /// `x-ward-task` in the listed input schema.
+    pub task: Option<TaskSupport>,
     pub call: ToolFn,
 }
 
@@ -107,6 +109,7 @@ impl Plugin {
             input_schema: H::input_schema,
             output_schema: H::output_schema,
             annotations: None,
+            task: None,
             call: Box::new(move |args| handler.call(args)),
         });
         ToolBuilder(self.tools.last_mut().expect("just pushed"))
@@ -208,6 +211,18 @@ impl ToolBuilder<'_> {
         self.0.input_schema = schema;
         self
     }
+    /// Lets the tool run as a task (MCP 2026-07-28's tasks extension): ward
+    /// answers a client that declares the extension with a task it polls,
+    /// when the call lasts longer than a moment, so a long call does not
+    /// hold a request open. In the task, the tool's questions
+    /// ([`client`](crate::client)) wait for the client's answers; a question
+    /// marked [`Input::before_task`](crate::client::Input::before_task) is
+    /// asked before the task starts. Nothing changes in the tool's code:
+    /// it runs as a task or as an ordinary call, whichever the client gets.
+    pub fn task(self, support: TaskSupport) -> Self {
+        self.0.task = Some(support);
+        self
+    }
     /// Hint: the tool does not change its environment.
     pub fn read_only(self, yes: bool) -> Self {
         self.hint(|a| a.read_only = Some(yes))
@@ -223,6 +238,42 @@ impl ToolBuilder<'_> {
     /// Hint: the tool talks to the world outside the plugin.
     pub fn open_world(self, yes: bool) -> Self {
         self.hint(|a| a.open_world = Some(yes))
+    }
+}
+
+/// Whether a tool may run as a task ([`ToolBuilder::task`]). ward reads it
+/// from the keyword `"x-ward-task"` at the top of the tool's input schema,
+/// which the SDK writes (a plugin written without the SDK may write it
+/// itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSupport {
+    /// A task for clients that declare the extension, an ordinary call for
+    /// the others.
+    Optional,
+    /// Only as a task: a 2026-07-28 client that does not declare the
+    /// extension is refused (a legacy client still gets an ordinary call).
+    Required,
+}
+
+impl TaskSupport {
+    fn keyword(self) -> &'static str {
+        match self {
+            TaskSupport::Optional => "optional",
+            TaskSupport::Required => "required",
+        }
+    }
+}
+
+/// The input schema `schema` declaring `task`, if any.
+pub(crate) fn with_task(schema: String, task: Option<TaskSupport>) -> String {
+    let Some(task) = task else { return schema };
+    match serde_json::from_str::<serde_json::Value>(&schema) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            object.insert("x-ward-task".into(), task.keyword().into());
+            serde_json::Value::Object(object).to_string()
+        }
+        // ward refuses a schema that is not an object, with a message.
+        _ => schema,
     }
 }
 

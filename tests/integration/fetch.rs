@@ -134,3 +134,89 @@ async fn fetch_returns_pages_as_markdown_and_refuses_what_the_policy_does_not_al
     assert!(err, "{ftp}");
     assert!(ftp.contains("http:// or https://"), "{ftp}");
 }
+
+/// A loopback HTTP/1.1 server that keeps connections alive and answers
+/// every path with `page PATH` as text; it counts the connections it accepted.
+async fn keep_alive_site() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head: Vec<u8> = buf.drain(..end).collect();
+                    let head = String::from_utf8_lossy(&head);
+                    let body = format!("page {}", head.split_whitespace().nth(1).unwrap_or("/"));
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if socket.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+/// Outgoing connections are kept alive per plugin: one plugin's sequential
+/// requests share one connection, another plugin opens its own, and a host
+/// the policy does not list stays refused while a connection is open.
+#[tokio::test]
+async fn fetch_reuses_one_connection_per_plugin() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let ((port, accepted), other) = (keep_alive_site().await, site().await);
+    let dir = Dir::new();
+    let policy = format!("[network]\nallow = [\"127.0.0.1:{port}\"]\n");
+    dir.plugin("fetch", "fetch").policy("fetch", &policy);
+    dir.plugin("fetch", "mirror").policy("mirror", &policy);
+    let ward = Ward::start(dir.path()).await;
+    let base = format!("http://127.0.0.1:{port}");
+
+    for i in 0..20 {
+        let (err, page) = get(&ward, format!("{base}/{i}")).await;
+        assert!(!err, "{page}");
+        assert_eq!(page, format!("page /{i}"));
+    }
+    assert_eq!(accepted.load(SeqCst), 1, "20 calls of one plugin");
+
+    let (err, refused) = get(&ward, format!("http://127.0.0.1:{other}/")).await;
+    assert!(
+        err && refused.contains("refused by ward's network policy"),
+        "{refused}"
+    );
+
+    for i in 0..5 {
+        let result = ward
+            .call("mirror_get", json!({ "url": format!("{base}/m{i}") }))
+            .await;
+        assert!(!is_error(&result), "{}", text(&result));
+        assert_eq!(text(&result), format!("page /m{i}"));
+    }
+    assert_eq!(
+        accepted.load(SeqCst),
+        2,
+        "a second plugin, its own connection"
+    );
+    let (err, page) = get(&ward, format!("{base}/last")).await;
+    assert!(!err, "{page}");
+    assert_eq!(accepted.load(SeqCst), 2);
+}

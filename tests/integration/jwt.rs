@@ -22,12 +22,12 @@ use tokio::process::Child;
 
 use crate::util::{obj, serve_command, spawn_http, text, Dir, Era, Log};
 
-const ISSUER: &str = "https://idp.example/";
+pub(crate) const ISSUER: &str = "https://idp.example/";
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
 
 /// A signing key and its public JWK.
-struct Signer {
+pub(crate) struct Signer {
     key: EncodingKey,
     alg: Algorithm,
     jwk: Value,
@@ -36,7 +36,7 @@ struct Signer {
 impl Signer {
     /// A fresh key made by `openssl genpkey` in `dir`: `kind` is `rsa`,
     /// `ec` (P-256) or `ed25519`.
-    fn new(dir: &Path, kind: &str, kid: Option<&str>) -> Self {
+    pub(crate) fn new(dir: &Path, kind: &str, kid: Option<&str>) -> Self {
         let pem = dir.join(format!("{kind}-{}.pem", kid.unwrap_or("none")));
         let args: &[&str] = match kind {
             "rsa" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
@@ -65,14 +65,14 @@ impl Signer {
     }
 
     /// A token with `claims`, naming `kid` in its header.
-    fn sign(&self, kid: Option<&str>, claims: &Value) -> String {
+    pub(crate) fn sign(&self, kid: Option<&str>, claims: &Value) -> String {
         let mut header = Header::new(self.alg);
         header.kid = kid.map(str::to_owned);
         jsonwebtoken::encode(&header, claims, &self.key).unwrap()
     }
 }
 
-fn jwks(signers: &[&Signer]) -> String {
+pub(crate) fn jwks(signers: &[&Signer]) -> String {
     json!({"keys": signers.iter().map(|s| s.jwk.clone()).collect::<Vec<_>>()}).to_string()
 }
 
@@ -84,7 +84,7 @@ fn now() -> u64 {
 }
 
 /// Claims of a good token for `audience`.
-fn claims(audience: &str) -> Value {
+pub(crate) fn claims(audience: &str) -> Value {
     json!({
         "iss": ISSUER,
         "aud": [audience, "https://other.example/"],

@@ -363,7 +363,7 @@ async fn every_list_paginates_with_opaque_cursors() {
         // The helpers follow every cursor to the end.
         assert_eq!(
             ward.client.list_all_tools().await.unwrap().len(),
-            28,
+            35,
             "{era:?}"
         );
         assert_eq!(ward.client.list_all_resources().await.unwrap().len(), 4);

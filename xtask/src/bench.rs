@@ -21,7 +21,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "-p",
         "ward-bench",
     ]))?;
-    // Only the Rust examples (hello, stats) are benchmarked.
+    // Only the Rust examples (hello, stats, fetch) are benchmarked.
     crate::guests::plugins()?;
     step("running the benchmarks (results table on stdout, progress on stderr)");
     util::run(

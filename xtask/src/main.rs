@@ -12,6 +12,7 @@ mod fuzz;
 mod guests;
 mod polyglot;
 mod promtool;
+mod pyclient;
 mod registry;
 mod test;
 mod tsclient;

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::{conformance, fuzz, guests, tsclient, util};
+use crate::{conformance, fuzz, guests, pyclient, tsclient, util};
 
 /// How long CI runs each fuzz target (`WARD_FUZZ_SECONDS` overrides it;
 /// `cargo xtask fuzz` runs longer).
@@ -10,8 +10,8 @@ const CI_FUZZ_SECONDS: u64 = 20;
 
 /// Builds every plugin the tests load, installs what tests use from outside
 /// (the OCI registry; promtool; Node and the TypeScript MCP SDK for
-/// `ts_client`), runs the host workspace's tests, each fuzz target for a
-/// bounded time
+/// `ts_client`; the Python MCP SDK for `py_client`), runs the host
+/// workspace's tests, each fuzz target for a bounded time
 /// (`WARD_SKIP_FUZZ=1` skips them), then the MCP conformance suite
 /// (`WARD_SKIP_CONFORMANCE=1` skips it).
 pub fn run(args: &[String]) -> Result<()> {
@@ -20,6 +20,7 @@ pub fn run(args: &[String]) -> Result<()> {
     crate::registry::ensure()?;
     crate::promtool::ensure();
     tsclient::ensure()?;
+    pyclient::ensure()?;
     util::run(
         util::cargo()
             .current_dir(util::root())

@@ -384,6 +384,97 @@ fn elicitation_enums() -> Result<String> {
     )
 }
 
+// ----- tasks (the io.modelcontextprotocol/tasks extension, SEP-2663) -----
+//
+// Ordinary tools that declare they may run as tasks (`.task(..)`): for a
+// 2026-07-28 client that declares the extension, ward answers a call that
+// lasts longer than a moment with a task the client polls, turns the
+// tools' questions into the task's input requests, and stops a cancelled
+// task's guest at once. Nothing below knows whether it runs as a task.
+
+#[derive(Deserialize, JsonSchema)]
+struct GreetArgs {
+    /// Who to greet
+    name: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct ComputeArgs {
+    /// How long the computation takes, in seconds
+    seconds: f64,
+    /// A name for this computation, echoed in the result
+    label: Option<String>,
+}
+
+fn slow_compute(a: ComputeArgs) -> String {
+    let total = a.seconds.max(0.0);
+    let label = a.label.unwrap_or_else(|| "computation".into());
+    let mut done = 0.0;
+    while done < total {
+        progress(done, total, format!("{label}: {done:.1} of {total:.1} s").as_str());
+        let step = (total - done).min(0.5);
+        // ward interrupts the sleep when the call (or its task) is cancelled.
+        std::thread::sleep(std::time::Duration::from_secs_f64(step));
+        done += step;
+    }
+    format!("Computed {label} in {total} s")
+}
+
+fn failing_job() -> Result<String> {
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    fail!("The job failed after working for a second (a tool execution error)")
+}
+
+fn protocol_error_job() -> Result<String> {
+    // Asking the client for something it did not declare it can give is a
+    // protocol error (-32021): inside a task, the task fails with it.
+    let roots = client::list_roots()?;
+    Ok(format!("Client roots: {roots}"))
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct DeleteArgs {
+    /// The file to delete
+    filename: String,
+}
+
+fn confirm_delete(a: DeleteArgs) -> Result<String> {
+    let answer = client::elicit(&json!({
+        "message": format!("Delete {}?", a.filename),
+        "requestedSchema": {
+            "type": "object",
+            "properties": {"confirm": {"type": "boolean", "description": "Delete the file"}},
+            "required": ["confirm"]
+        }
+    }))?;
+    let confirmed = answer["action"] == "accept" && answer["content"]["confirm"] == true;
+    // A fixture: it deletes nothing.
+    Ok(match confirmed {
+        true => format!("Deleted {}", a.filename),
+        false => format!("Kept {}", a.filename),
+    })
+}
+
+fn multi_input() -> Result<String> {
+    // Two questions in one round: both wait for the client at once.
+    let answers = ask_all(&[
+        ask_for("name", "What is your name?", "name"),
+        confirm("confirmation"),
+    ])?;
+    Ok(format!(
+        "name={}, confirmation={}",
+        accepted(&answers[0], "name"),
+        answers[1]["action"].as_str().unwrap_or("?")
+    ))
+}
+
+fn tool_with_task() -> Result<String> {
+    // Asked before the task starts (an input-required result); the task
+    // starts once it is answered.
+    let answers = ask_all(&[ask_for("user_name", "What is your name?", "name").before_task()])?;
+    Ok(format!("Hello, {}! (from a task)", accepted(&answers[0], "name")))
+}
+
 fn template_data(v: &Vars) -> String {
     let id = &v["id"];
     ward_guest::json::json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") }).to_string()
@@ -498,6 +589,26 @@ ward_guest::plugin!(|p| {
         "Adds or removes the prompt test_dynamic_prompt (the prompt list changes)",
         || toggle("dynamic-prompt", "test_dynamic_prompt"),
     );
+    p.tool("greet", "Greets someone by name (never a task)", |a: GreetArgs| format!("Hello, {}!", a.name));
+    p.tool("slow_compute", "Works for `seconds` seconds, reporting progress, then answers (may run as a task)", slow_compute)
+        .task(TaskSupport::Optional);
+    p.tool("failing_job", "Works for a second, then fails with a tool execution error (runs only as a task)", failing_job)
+        .task(TaskSupport::Required);
+    p.tool(
+        "protocol_error_job",
+        "Asks the client's roots without checking that it can list them: a protocol error (may run as a task)",
+        protocol_error_job,
+    )
+    .task(TaskSupport::Optional);
+    p.tool("confirm_delete", "Asks the user to confirm deleting a file (may run as a task)", confirm_delete)
+        .task(TaskSupport::Optional);
+    p.tool("multi_input", "Asks two questions at once (may run as a task)", multi_input).task(TaskSupport::Optional);
+    p.tool(
+        "test_tool_with_task",
+        "Asks the user's name before it starts, then greets them from a task (runs only as a task)",
+        tool_with_task,
+    )
+    .task(TaskSupport::Required);
     if marker("dynamic-tool").exists() {
         p.tool("test_dynamic_tool", "A tool that test_trigger_tool_change added", || "dynamic");
     }

@@ -109,6 +109,7 @@ fn question(key: String, method: &str, params: serde_json::Value, size: usize) -
         key,
         method,
         params,
+        before_task: false,
     })
 }
 
@@ -130,6 +131,9 @@ fn questions(requests: &str) -> Result<Vec<Asked>, types::Error> {
         method: String,
         #[serde(default)]
         params: serde_json::Value,
+        /// Ask it before the call becomes a task (`Question::before_task`).
+        #[serde(default, rename = "beforeTask")]
+        before_task: bool,
     }
     let limit = MAX_CLIENT_REQUESTS_PER_CALL as usize * MAX_CLIENT_REQUEST_BYTES;
     if requests.len() > limit {
@@ -157,7 +161,9 @@ fn questions(requests: &str) -> Result<Vec<Asked>, types::Error> {
                 params => params,
             };
             let size = params.to_string().len();
-            question(r.key, &r.method, params, size)
+            let mut asked = question(r.key, &r.method, params, size)?;
+            asked.before_task = r.before_task;
+            Ok(asked)
         })
         .collect())
 }

@@ -458,10 +458,14 @@ impl<B: Backend> App<B> {
         let kind = classify_request(&parts.method, &parts.headers, &body);
         if let RequestKind::Use { id, target } = &kind {
             let caller = parts.extensions.get::<crate::audit::Caller>();
-            if let Err(error) = self.backend.admit(caller, target).await {
-                return self.refused(&parts.headers, id, error);
+            match self.backend.admit(caller, target).await {
+                Ok(true) => {
+                    parts.extensions.insert(Admitted);
+                }
+                // Nothing to check yet: the handler admits it if it runs.
+                Ok(false) => {}
+                Err(error) => return self.refused(&parts.headers, id, error),
             }
-            parts.extensions.insert(Admitted);
         }
         let request = Request::from_parts(parts, Full::new(body));
         match kind {

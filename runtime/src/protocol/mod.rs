@@ -14,6 +14,10 @@
 //! - [`replay`]: the same questions to a 2026-07-28 client, as
 //!   input-required results: the guest is stopped at its first unanswered
 //!   question and replayed with the answers; `requestState` is sealed.
+//! - `tasks` (a child of `server`): `tools/call` as a task, the
+//!   `io.modelcontextprotocol/tasks` extension of 2026-07-28: rmcp's task
+//!   manager runs the call, the guest's questions become the task's input
+//!   requests, `tasks/cancel` interrupts the guest.
 //! - [`http`]: Streamable HTTP at `/mcp` for `ward serve --http`, both eras,
 //!   with Host/Origin checks, an optional bearer token and graceful shutdown.
 //!
@@ -32,5 +36,6 @@ mod tests;
 
 pub use http::{HttpListener, HttpOptions};
 pub use replay::StateKey;
+pub use server::tasks::Tasks;
 pub use server::{to_mcp_error, ServerOptions, WardServer, SUPPORTED_PROTOCOL_VERSIONS};
 pub use transport::{serve_io, serve_stdio, serve_stdio_with};

@@ -211,13 +211,16 @@ impl Replay {
         Ok(InputRequiredResult::new(Some(requests), Some(sealed)))
     }
 
-    fn answer(&self, questions: Vec<Question>) -> Result<Vec<ClientAnswer>, Suspended> {
+    /// Answers one round from the recorded answers, or stops the guest
+    /// ([`Suspended`]) at the first question without one.
+    pub(super) fn answer(&self, questions: Vec<Question>) -> Result<Vec<ClientAnswer>, Suspended> {
         let mut round = lock(&self.round);
         let mut answers = Vec::with_capacity(questions.len());
         for Question {
             key,
             method,
             params,
+            ..
         } in questions
         {
             if !declared(&self.capabilities, method) {
@@ -351,6 +354,7 @@ mod tests {
 
     fn elicit(key: &str, message: &str) -> Question {
         Question {
+            before_task: false,
             key: key.into(),
             method: ClientMethod::Elicit,
             params: serde_json::json!({
@@ -460,6 +464,7 @@ mod tests {
         .unwrap();
         assert!(!replay.supports(ClientMethod::ListRoots));
         let roots = Question {
+            before_task: false,
             key: "r".into(),
             method: ClientMethod::ListRoots,
             params: serde_json::json!({}),

@@ -46,6 +46,12 @@ use tracing::Instrument as _;
 
 use super::client::LegacyClient;
 use super::replay::{self, Replay, StateKey};
+
+/// `tools/call` as a task (the `io.modelcontextprotocol/tasks` extension).
+/// A child of this module, for the handler's private parts, kept beside
+/// `client.rs` and `replay.rs`, the other clients a guest may ask.
+#[path = "tasks.rs"]
+pub mod tasks;
 use crate::audit::{Caller, Scope};
 use crate::backend::{
     Backend, BackendError, CallContext, ClientHandle, GuestEvent, ServedBy, ServerEvent,
@@ -88,6 +94,9 @@ pub struct ServerOptions {
     /// The scopes of the local user over stdio (`--stdio-scopes`); `None`:
     /// unrestricted, plugins' `[access]` does not apply.
     pub stdio_scopes: Option<Vec<String>>,
+    /// The tasks of this process (`tasks.rs`): every clone of the options
+    /// shares them, so every connection sees the same tasks.
+    pub tasks: tasks::Tasks,
 }
 
 impl Default for ServerOptions {
@@ -100,6 +109,7 @@ impl Default for ServerOptions {
             audit: None,
             state_key: StateKey::random(),
             stdio_scopes: None,
+            tasks: tasks::Tasks::default(),
         }
     }
 }
@@ -335,14 +345,22 @@ impl<B: Backend> WardServer<B> {
 
     /// Starts the task that forwards server events to a legacy client. Runs
     /// once per connection, from `initialize`, so a repeated `initialize`
-    /// does not double every notification.
-    fn start_event_pump(&self, peer: Peer<RoleServer>) {
+    /// does not double every notification. ward's own messages (a plugin
+    /// that failed to load, with its policy's keys and paths) are for the
+    /// operator: a caller restricted by scopes does not get them.
+    fn start_event_pump(&self, context: &RequestContext<RoleServer>) {
         if self.session.pump_started.swap(true, Ordering::SeqCst) {
             return;
         }
         let events = self.backend.subscribe();
         let session = self.session.clone();
-        tokio::spawn(pump_server_events(events, peer, session));
+        let operator = self.caller(context).is_none_or(|c| c.scopes.is_none());
+        tokio::spawn(pump_server_events(
+            events,
+            context.peer.clone(),
+            session,
+            operator,
+        ));
     }
 
     /// Cache hints for list results: only the 2026-07-28 era has them, and
@@ -725,6 +743,7 @@ async fn pump_server_events(
     mut events: broadcast::Receiver<ServerEvent>,
     peer: Peer<RoleServer>,
     session: Arc<Session>,
+    operator: bool,
 ) {
     loop {
         let event = tokio::select! {
@@ -753,7 +772,7 @@ async fn pump_server_events(
                     resources: true,
                     prompts: true,
                     resource_uri: &is_subscribed,
-                    min_log_level: Some(level),
+                    min_log_level: operator.then_some(level),
                 },
             )
         };
@@ -777,6 +796,9 @@ impl<B: Backend> ServerHandler for WardServer<B> {
             .enable_resources_list_changed()
             .enable_resources_subscribe()
             .enable_tool_list_changed()
+            // Only `server/discover` (2026-07-28) declares it: `initialize`
+            // removes it. rmcp answers `tasks/*` only while it is here.
+            .enable_tasks()
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("ward", env!("CARGO_PKG_VERSION")))
@@ -811,8 +833,16 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         context.peer.set_peer_info(request.clone());
         // Subscribe before answering so no event between the answer and the
         // task's first poll is lost.
-        self.start_event_pump(context.peer.clone());
-        self.negotiate_initialize(&request)
+        self.start_event_pump(&context);
+        let mut result = self.negotiate_initialize(&request)?;
+        // The tasks extension belongs to 2026-07-28 (`tasks.rs`).
+        if let Some(extensions) = result.capabilities.extensions.as_mut() {
+            extensions.remove(rmcp::model::TASKS_EXTENSION_ID);
+            if extensions.is_empty() {
+                result.capabilities.extensions = None;
+            }
+        }
+        Ok(result)
     }
 
     async fn list_tools(
@@ -893,6 +923,21 @@ impl<B: Backend> ServerHandler for WardServer<B> {
             responses: request.input_responses,
         };
         let span = telemetry::request_span(&context, "tools/call", Item::Tool(&request.name));
+        let support = self.backend.task_support(&request.name);
+        match tasks::eligible(support, &self.options.tasks, &context) {
+            Ok(false) => {}
+            Ok(true) => {
+                return self
+                    .call_tool_task(&request.name, map, input, audit, &context, span)
+                    .await
+            }
+            Err(error) => {
+                if let Some(audit) = &audit {
+                    audit.finish("error", Some((error.code.0, &error.message)));
+                }
+                return Err(error);
+            }
+        }
         let result = metered(
             "tools/call",
             self.with_events(&context, audit.as_ref(), Some(input), |cx| {
@@ -1138,6 +1183,46 @@ impl<B: Backend> ServerHandler for WardServer<B> {
                 }
             }
         }
+    }
+
+    async fn get_task(
+        &self,
+        request: rmcp::model::GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetTaskResult, ErrorData> {
+        let _span = telemetry::request_span(&context, "tasks/get", Item::None);
+        tasks::era::<rmcp::model::GetTaskMethod>(&context)?;
+        let task = self
+            .options
+            .tasks
+            .get(&request.task_id, &tasks::owner(&context))?;
+        Ok(rmcp::model::GetTaskResult::new(task))
+    }
+
+    async fn update_task(
+        &self,
+        request: rmcp::model::UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let _span = telemetry::request_span(&context, "tasks/update", Item::None);
+        tasks::era::<rmcp::model::UpdateTaskMethod>(&context)?;
+        self.options.tasks.update(
+            &request.task_id,
+            &tasks::owner(&context),
+            request.input_responses,
+        )
+    }
+
+    async fn cancel_task(
+        &self,
+        request: rmcp::model::CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let _span = telemetry::request_span(&context, "tasks/cancel", Item::None);
+        tasks::era::<rmcp::model::CancelTaskMethod>(&context)?;
+        self.options
+            .tasks
+            .cancel(&request.task_id, &tasks::owner(&context))
     }
 
     async fn on_custom_request(

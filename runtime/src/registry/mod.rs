@@ -37,7 +37,7 @@ use crate::sandbox::output::{cut, output_size};
 use crate::service::access;
 use crate::service::rate::Limiter;
 use crate::service::redis::Shared;
-use crate::service::results::{Key as CacheKey, ResultCache, DEFAULT_CACHE_BYTES};
+use crate::service::results::{Asked, Key as CacheKey, ResultCache, DEFAULT_CACHE_BYTES};
 pub use schema::{MAX_PATTERNS, MAX_PATTERN_LEN, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
 use snapshot::{build, entry, Entry, ToolRoute};
 pub use snapshot::{expose, valid_name, Refusal, Snapshot};
@@ -239,7 +239,7 @@ impl Registry {
         if cx.admitted {
             return Ok(());
         }
-        self.admit(cx.caller.as_deref(), &target).await
+        self.admit(cx.caller.as_deref(), &target).await.map(|_| ())
     }
 
     /// The result-cache key of a request to `plugin`, and how long its
@@ -278,9 +278,19 @@ impl Registry {
 /// Whose rate-limit bucket a request takes from: the token's subject or
 /// client, or the local user.
 fn rate_key(caller: Option<&Caller>) -> String {
-    caller
-        .and_then(|c| c.subject.clone().or_else(|| c.client_id.clone()))
-        .unwrap_or_else(|| "local".to_string())
+    // Namespaced, so that a client id can never name a subject's bucket.
+    match caller {
+        Some(Caller {
+            subject: Some(subject),
+            ..
+        }) => format!("sub:{subject}"),
+        Some(Caller {
+            client_id: Some(client),
+            ..
+        }) => format!("client:{client}"),
+        Some(_) => "anonymous".to_string(),
+        None => "local".to_string(),
+    }
 }
 
 /// A result from the cache, marked as such in `_meta`; recorded for the
@@ -388,6 +398,7 @@ fn warn_of_secrets<T: serde::Serialize>(plugin: &Plugin, answer: &T) {
 /// Text a plugin produced (its error messages, a panic message), cut to
 /// `limits.max-output` with a note.
 fn guest_text(plugin: &Plugin, text: String) -> String {
+    warn_of_secrets(plugin, &text);
     cut(text, max_output(plugin))
 }
 
@@ -441,10 +452,10 @@ impl Backend for Registry {
         }
     }
 
-    async fn admit(&self, caller: Option<&Caller>, target: &Target) -> Result<(), BackendError> {
+    async fn admit(&self, caller: Option<&Caller>, target: &Target) -> Result<bool, BackendError> {
         let found = self.snapshot.load().target(target);
         let Some((plugin, kind, item)) = found else {
-            return Ok(());
+            return Ok(false);
         };
         let access = &plugin.policy().access;
         if !access.is_open() {
@@ -494,18 +505,26 @@ impl Backend for Registry {
                 });
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ServerEvent> {
         self.events.subscribe()
     }
 
+    fn task_support(&self, name: &str) -> crate::backend::TaskSupport {
+        self.snapshot
+            .load()
+            .tools
+            .get(name)
+            .map_or_else(Default::default, |route| route.tasks)
+    }
+
     async fn call_tool(
         &self,
         name: &str,
         arguments: JsonObject,
-        cx: CallContext,
+        mut cx: CallContext,
     ) -> Result<CallToolResult, BackendError> {
         let route = self
             .snapshot
@@ -553,6 +572,10 @@ impl Backend for Registry {
                 }
             }
         }
+        let asked = match cached {
+            Some(_) => Asked::watch(&mut cx.client),
+            None => Asked::default(),
+        };
         let request = Request::CallTool {
             name: route.guest_name.clone(),
             arguments: arguments.to_string(),
@@ -578,7 +601,7 @@ impl Backend for Registry {
                 Failure::Invalid("answered a tool call with something else".into()),
             )),
         };
-        if let (Some((key, ttl)), false) = (cached, result.is_error == Some(true)) {
+        if let (Some((key, ttl)), false) = (cached, result.is_error == Some(true) || asked.get()) {
             if let Ok(value) = serde_json::to_value(&result) {
                 self.results.put(key, ttl, &value).await;
             }
@@ -590,7 +613,7 @@ impl Backend for Registry {
     async fn read_resource(
         &self,
         uri: &str,
-        cx: CallContext,
+        mut cx: CallContext,
     ) -> Result<ReadResourceResult, BackendError> {
         let plugin =
             self.snapshot
@@ -611,6 +634,10 @@ impl Backend for Registry {
                 }
             }
         }
+        let asked = match cached {
+            Some(_) => Asked::watch(&mut cx.client),
+            None => Asked::default(),
+        };
         let request = Request::ReadResource {
             uri: uri.to_string(),
         };
@@ -624,7 +651,7 @@ impl Backend for Registry {
                         .collect(),
                 );
                 let result = capped(&plugin, result).map_err(|f| failure(&plugin, f))?;
-                if let Some((key, ttl)) = cached {
+                if let (Some((key, ttl)), false) = (cached, asked.get()) {
                     if let Ok(value) = serde_json::to_value(&result) {
                         self.results.put(key, ttl, &value).await;
                     }

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 use super::schema::{self, Schema};
 use super::templates::UriTemplate;
-use crate::backend::{Catalog, Target};
+use crate::backend::{Catalog, Target, TaskSupport, TASK_KEYWORD};
 use crate::plugin::{self, prompts, Plugin};
 use crate::service::access::ItemKind;
 
@@ -54,6 +54,8 @@ pub(super) struct ToolRoute {
     pub output: Option<Arc<Schema>>,
     /// The plugin's share of threads for costly validations.
     pub validations: Arc<Semaphore>,
+    /// Whether it may run as a task (its input schema's `x-ward-task`).
+    pub tasks: TaskSupport,
 }
 
 pub(super) struct PromptRoute {
@@ -352,11 +354,20 @@ fn tool_route(
         valid_name(exposed),
         "exposed name `{exposed}` does not match ^[a-zA-Z0-9_-]{{1,64}}$"
     );
-    let (input_schema, input) = schema::compile(&t.input_schema, "input schema")?;
+    let (mut input_schema, input) = schema::compile(&t.input_schema, "input schema")?;
     anyhow::ensure!(
         input_schema.get("type") == Some(&json!("object")),
         "input schema must have \"type\": \"object\""
     );
+    // A declaration to ward, not part of the arguments: not listed.
+    let tasks = match input_schema.remove(TASK_KEYWORD) {
+        None => TaskSupport::Forbidden,
+        Some(value) => TaskSupport::from_keyword(&value).ok_or_else(|| {
+            anyhow::anyhow!(
+                "`{TASK_KEYWORD}` in the input schema must be \"optional\", \"required\" or \"forbidden\", not {value}"
+            )
+        })?,
+    };
     let mut tool = Tool::new(
         exposed.to_string(),
         t.description.clone(),
@@ -381,6 +392,7 @@ fn tool_route(
         input,
         output,
         validations: validations.clone(),
+        tasks,
     })
 }
 

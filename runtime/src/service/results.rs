@@ -19,6 +19,9 @@
 //!   a guest run, never a failed request.
 //! - **A hit costs no guest run** and says so: `_meta."ward/cache": "hit"`.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +31,9 @@ use toml::Table;
 
 use super::redis::Shared;
 use crate::audit::Caller;
+use crate::backend::{
+    ClientAnswer, ClientHandle, ClientMethod, ClientRequests, Question, Suspended,
+};
 
 use crate::sandbox::policy::{found, parse_duration, Problems};
 
@@ -124,12 +130,14 @@ impl Key {
         arguments: &Value,
     ) -> Key {
         let mut h = Sha256::new();
+        // "all", or "scopes:" and the sorted scopes: no set of scopes can
+        // spell the unrestricted caller's key.
         let scopes = match caller.and_then(|c| c.scopes.as_ref()) {
-            None => "*".to_string(),
+            None => "all".to_string(),
             Some(scopes) => {
                 let mut scopes = scopes.clone();
                 scopes.sort();
-                scopes.join(" ")
+                format!("scopes:{}", scopes.join(" "))
             }
         };
         for part in [
@@ -225,5 +233,51 @@ impl ResultCache {
 impl Default for ResultCache {
     fn default() -> Self {
         ResultCache::new(DEFAULT_CACHE_BYTES, None)
+    }
+}
+
+/// Whether the guest of a run asked its client anything: an answer built
+/// from the client's answers (its roots, its user's input, its model's
+/// message) belongs to that client, and is never kept for another caller.
+#[derive(Clone, Default)]
+pub struct Asked(Arc<AtomicBool>);
+
+impl Asked {
+    /// Puts a watch on `client`, the client of one run.
+    pub fn watch(client: &mut Option<ClientHandle>) -> Asked {
+        let asked = Asked::default();
+        if let Some(inner) = client.take() {
+            *client = Some(ClientHandle(Arc::new(Watched {
+                inner,
+                asked: asked.clone(),
+            })));
+        }
+        asked
+    }
+
+    /// Whether the guest asked (or looked at what its client supports).
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Watched {
+    inner: ClientHandle,
+    asked: Asked,
+}
+
+impl ClientRequests for Watched {
+    fn ask(
+        &self,
+        questions: Vec<Question>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<ClientAnswer>, Suspended>> + Send + '_>> {
+        self.asked.0.store(true, Ordering::Relaxed);
+        self.inner.0.ask(questions)
+    }
+
+    fn supports(&self, method: ClientMethod) -> bool {
+        // What the client supports shapes the answer as much as what it says.
+        self.asked.0.store(true, Ordering::Relaxed);
+        self.inner.0.supports(method)
     }
 }
