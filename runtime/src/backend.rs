@@ -399,6 +399,13 @@ pub trait Backend: Send + Sync + 'static {
         self.catalog()
     }
 
+    /// Whether `caller` holds the scopes `target` needs, if something
+    /// serves it now; takes no rate token.
+    fn permits(&self, caller: Option<&Caller>, target: &Target) -> bool {
+        let _ = (caller, target);
+        true
+    }
+
     /// Whether `caller` may use `target` now: its scopes, and a token of
     /// the plugin's rate limits, which this takes. `Ok(true)`: admitted;
     /// `Ok(false)`: no such target now, nothing was checked (the request

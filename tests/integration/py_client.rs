@@ -321,14 +321,18 @@ async fn python_sdk_2x_client_with_a_bearer_token() {
     let context = || seen.context();
     // `mcp.Client` probes server/discover and speaks the stateless era.
     assert_eq!(seen.good["protocolVersion"], "2026-07-28", "{}", context());
-    // mcp 2.x turns a non-2xx answer without a JSON-RPC body into an
-    // MCPError (-32603, "Server returned an error response") for that
-    // request alone; the connection lives on.
+    // mcp 2.x raises the JSON-RPC error in ward's 403 body (-32003, naming
+    // the missing scope) for that request alone; the connection lives on.
     let forbidden = &seen.good["forbidden"]["raised"];
     assert_eq!(
         forbidden["type"],
         "mcp.shared.exceptions.MCPError",
         "{}",
+        context()
+    );
+    assert!(
+        forbidden.to_string().contains("stats:describe"),
+        "the client is told which scope: {}",
         context()
     );
     assert!(

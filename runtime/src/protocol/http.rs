@@ -508,25 +508,28 @@ impl<B: Backend> App<B> {
         }
     }
 
-    /// The answer to a request [`Backend::admit`] refused: 403
-    /// `insufficient_scope` naming the scopes the item needs, or 429 with
-    /// `Retry-After` and the JSON-RPC error the handler would give.
+    /// The answer to a request [`Backend::admit`] refused: 403 with the
+    /// `insufficient_scope` challenge naming the scopes the item needs, or
+    /// 429 with `Retry-After`; either with the JSON-RPC error the handler
+    /// would give as the body, so that clients can show why.
     fn refused(
         &self,
         headers: &http::HeaderMap,
         id: &Value,
         error: BackendError,
     ) -> Response<ResponseBody> {
-        let (status, retry_after) = match &error {
+        let (status, retry_after, challenge) = match &error {
             BackendError::Forbidden { required, .. } => {
                 let required: Vec<&str> = required.iter().map(String::as_str).collect();
-                return self.auth.insufficient_scope(headers, &required);
+                let challenge = self.auth.scope_challenge(headers, &required);
+                (StatusCode::FORBIDDEN, None, Some(challenge))
             }
             BackendError::RateLimited { retry_after, .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(retry_after.as_secs_f64().ceil().max(1.0)),
+                None,
             ),
-            _ => (StatusCode::BAD_REQUEST, None),
+            _ => (StatusCode::BAD_REQUEST, None, None),
         };
         let error = super::server::to_mcp_error(error);
         let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error});
@@ -535,6 +538,11 @@ impl<B: Backend> App<B> {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.to_string())).boxed())
             .expect("a valid response");
+        if let Some(challenge) = challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()

@@ -1102,10 +1102,25 @@ impl<B: Backend> ServerHandler for WardServer<B> {
     async fn subscribe(
         &self,
         request: SubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         // Any URI may be subscribed, listed or not: a template-expanded URI
         // is not in the list, and a plugin that serves it may load later.
+        // One the caller may not read is refused, as a read would be.
+        let target = crate::backend::Target::Resource(request.uri.clone());
+        if !self
+            .backend
+            .permits(self.caller(&context).as_deref(), &target)
+        {
+            return Err(ErrorData::new(
+                rmcp::model::ErrorCode(crate::backend::FORBIDDEN),
+                format!(
+                    "resource `{}` needs scopes the caller does not hold",
+                    request.uri
+                ),
+                Some(serde_json::json!({"error": "insufficient_scope"})),
+            ));
+        }
         lock(&self.session.subscriptions).insert(request.uri);
         Ok(())
     }

@@ -452,6 +452,14 @@ impl Backend for Registry {
         }
     }
 
+    fn permits(&self, caller: Option<&Caller>, target: &Target) -> bool {
+        let found = self.snapshot.load().target(target);
+        found.is_none_or(|(plugin, kind, item)| {
+            let access = &plugin.policy().access;
+            access.is_open() || access::missing(caller, &access.required(kind, &item)).is_empty()
+        })
+    }
+
     async fn admit(&self, caller: Option<&Caller>, target: &Target) -> Result<bool, BackendError> {
         let found = self.snapshot.load().target(target);
         let Some((plugin, kind, item)) = found else {

@@ -226,28 +226,22 @@ impl Authenticator {
         )
     }
 
-    /// A 403 for a token that lacks `scopes` a request needs (RFC 6750
-    /// §3.1), pointing at the metadata when JWT authentication is on.
-    pub(crate) fn insufficient_scope(
-        &self,
-        headers: &HeaderMap,
-        scopes: &[&str],
-    ) -> Response<ResponseBody> {
+    /// The `WWW-Authenticate` challenge of a 403 for a token that lacks
+    /// `scopes` a request needs (RFC 6750 §3.1), pointing at the metadata
+    /// when JWT authentication is on.
+    pub(crate) fn scope_challenge(&self, headers: &HeaderMap, scopes: &[&str]) -> HeaderValue {
         let metadata = match self {
             Self::Jwt(jwt) => Some(jwt.metadata_url(headers)),
             _ => None,
         };
-        insufficient_scope(scopes, metadata.as_deref())
+        HeaderValue::from_str(&scope_challenge(scopes, metadata.as_deref()))
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"insufficient_scope\""))
     }
 }
 
-/// A 403 `insufficient_scope` response: `WWW-Authenticate: Bearer
-/// error="insufficient_scope", scope="a b", resource_metadata="..."`.
+/// `Bearer error="insufficient_scope", scope="a b", resource_metadata="..."`.
 /// Scopes that could not be quoted (`"`, `\`, controls, spaces) are left out.
-pub(crate) fn insufficient_scope(
-    scopes: &[&str],
-    resource_metadata: Option<&str>,
-) -> Response<ResponseBody> {
+pub(crate) fn scope_challenge(scopes: &[&str], resource_metadata: Option<&str>) -> String {
     let scope = scopes
         .iter()
         .filter(|s| {
@@ -262,11 +256,7 @@ pub(crate) fn insufficient_scope(
     if let Some(url) = resource_metadata {
         challenge.push_str(&format!(", resource_metadata=\"{url}\""));
     }
-    Refusal {
-        challenge,
-        message: format!("Forbidden: this request needs the scope(s) {scope}"),
-    }
-    .render(StatusCode::FORBIDDEN)
+    challenge
 }
 
 /// Why a request was not let in; renders its own 401.
@@ -842,13 +832,12 @@ mod tests {
 
     #[test]
     fn insufficient_scope_names_the_scopes() {
-        let response = insufficient_scope(
+        let challenge = scope_challenge(
             &["files:write", "bad\"scope"],
             Some("http://h/.well-known/oauth-protected-resource/mcp"),
         );
-        assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert_eq!(
-            response.headers()[header::WWW_AUTHENTICATE],
+            challenge,
             "Bearer error=\"insufficient_scope\", scope=\"files:write\", \
              resource_metadata=\"http://h/.well-known/oauth-protected-resource/mcp\""
         );
