@@ -90,7 +90,9 @@
 //!   that HTTP clients should also send as a header (`Mcp-Param-Region`,
 //!   SEP-2243, for gateways that route on it) carries
 //!   `#[schemars(extend("x-mcp-header" = "Region"))]`; ward then refuses a
-//!   2026-07-28 HTTP call whose header does not match the argument.
+//!   2026-07-28 HTTP call whose header does not match the argument. A tool
+//!   that may run long declares [`ToolBuilder::task`]: a 2026-07-28 client
+//!   that supports tasks then polls it instead of waiting on one request.
 //! * **Resources** ([`Plugin::resource`]) have a fixed URI; **resource
 //!   templates** ([`Plugin::resource_template`]) an RFC 6570 template whose
 //!   `{var}` (one segment) and `{+var}` (may span `/`) the SDK matches, handing

@@ -146,3 +146,21 @@ fn numbers_have_standard_schemas() {
         assert!(!schema.contains("\"format\""), "{schema}");
     }
 }
+
+#[test]
+fn a_task_tool_declares_it_in_its_input_schema() {
+    fn register(p: &mut Plugin) {
+        p.tool("long", "Long", |a: Greet| a.name).task(TaskSupport::Required);
+        p.tool("short", "Short", || "now");
+    }
+    let tools = list_tools(register);
+    let long: serde_json::Value = serde_json::from_str(&tools[0].input_schema).unwrap();
+    assert_eq!(long["x-ward-task"], "required");
+    assert_eq!(long["properties"]["name"]["description"], "Who to greet.");
+    let short: serde_json::Value = serde_json::from_str(&tools[1].input_schema).unwrap();
+    assert!(short.get("x-ward-task").is_none());
+
+    // A question asked before the task says so in `ask`'s JSON.
+    let input = crate::client::Input::elicit("ok", serde_json::json!({})).before_task();
+    assert!(format!("{input:?}").contains("before_task: true"));
+}

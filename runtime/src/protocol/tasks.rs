@@ -89,8 +89,10 @@ pub const TASK_TTL: Duration = Duration::from_secs(60 * 60);
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How long a call that may become a task runs under its request first: a
-/// call that ends within it is answered with its result.
-pub const START_WINDOW: Duration = Duration::from_millis(250);
+/// call that ends within it is answered with its result. Long enough that
+/// a guest's before-task question, its first act, comes within it on a
+/// busy machine; short enough that a client soon holds its task.
+pub const START_WINDOW: Duration = Duration::from_millis(500);
 
 /// The most tasks held at once (running, or finished and kept). Past it a
 /// tool that may run either way runs as an ordinary call, and one that
@@ -500,6 +502,9 @@ impl<B: Backend> WardServer<B> {
             async move { backend.call_tool(&tool, arguments, cx).await }
                 .instrument(tracing::Span::current()),
         );
+        // Until it is a task, the call lives no longer than its request
+        // (rmcp may drop this future when the client goes away).
+        let request_bound = cancel.clone().drop_guard();
         let forwarder = EventForwarder {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
@@ -554,6 +559,7 @@ impl<B: Backend> WardServer<B> {
                 }
             }
         };
+        request_bound.disarm();
         let owner = owner(context);
         let task = self.options.tasks.spawn(owner, move |task| {
             client.begin(task.clone());
