@@ -11,9 +11,10 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::{json, Value};
+use tokio::process::Child;
 
 use crate::jwt::{claims, jwks, Signer};
-use crate::util::{repo, serve_command, spawn_http, Dir};
+use crate::util::{repo, serve_command, spawn_http, Dir, Log};
 
 /// A legacy client whose `roots/list` answers with its own root.
 #[derive(Clone)]
@@ -64,6 +65,27 @@ async fn read(client: &RunningService<RoleClient, RootsClient>, uri: &str) -> (S
     (text, serde_json::to_value(&result.meta).unwrap())
 }
 
+/// `ward serve --http` on `dir`, trusting one fresh EC key (kid `k1`): the
+/// process, its URL and log, the key's signer, and the key's directory.
+async fn jwt_ward(dir: &Dir) -> (Child, String, Log, Signer, tempfile::TempDir) {
+    let keys = tempfile::tempdir().unwrap();
+    let signer = Signer::new(keys.path(), "ec", Some("k1"));
+    let jwks_file = keys.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks(&[&signer])).unwrap();
+    let mut cmd = serve_command(dir.path());
+    cmd.args([
+        "--http",
+        "127.0.0.1:0",
+        "--jwt-issuer",
+        crate::jwt::ISSUER,
+        "--jwt-jwks",
+    ])
+    .arg(&jwks_file)
+    .env_remove("WARD_AUTH_TOKEN");
+    let (child, url, log) = spawn_http(cmd).await;
+    (child, url, log, signer, keys)
+}
+
 // BREAKS: "[cache] ... an answer never reaches a caller with other scopes /
 // only successful answers are kept, never those of an input-required retry"
 // (docs/team.md). Over a legacy (2025-11-25) session a plugin asks the
@@ -80,21 +102,7 @@ async fn a_cached_answer_built_from_one_clients_answers_reaches_another_caller()
     let policy =
         std::fs::read_to_string(repo().join("plugins/conformance/conformance.toml")).unwrap();
     dir.policy("conformance", &format!("{policy}\n[cache]\nttl = \"1h\"\n"));
-    let keys = tempfile::tempdir().unwrap();
-    let signer = Signer::new(keys.path(), "ec", Some("k1"));
-    let jwks_file = keys.path().join("jwks.json");
-    std::fs::write(&jwks_file, jwks(&[&signer])).unwrap();
-    let mut cmd = serve_command(dir.path());
-    cmd.args([
-        "--http",
-        "127.0.0.1:0",
-        "--jwt-issuer",
-        crate::jwt::ISSUER,
-        "--jwt-jwks",
-    ])
-    .arg(&jwks_file)
-    .env_remove("WARD_AUTH_TOKEN");
-    let (_ward, url, log) = spawn_http(cmd).await;
+    let (_ward, url, log, signer, _keys) = jwt_ward(&dir).await;
     let token = |sub: &str| {
         let mut c = claims(&url);
         c["sub"] = json!(sub);
@@ -161,21 +169,7 @@ async fn a_client_id_equal_to_a_subject_drains_that_callers_bucket() {
     let dir = Dir::new();
     dir.plugin("hello", "hello");
     dir.policy("hello", "[limits]\nrate = \"2/h\"\n");
-    let keys = tempfile::tempdir().unwrap();
-    let signer = Signer::new(keys.path(), "ec", Some("k1"));
-    let jwks_file = keys.path().join("jwks.json");
-    std::fs::write(&jwks_file, jwks(&[&signer])).unwrap();
-    let mut cmd = serve_command(dir.path());
-    cmd.args([
-        "--http",
-        "127.0.0.1:0",
-        "--jwt-issuer",
-        crate::jwt::ISSUER,
-        "--jwt-jwks",
-    ])
-    .arg(&jwks_file)
-    .env_remove("WARD_AUTH_TOKEN");
-    let (_ward, url, _log) = spawn_http(cmd).await;
+    let (_ward, url, _log, signer, _keys) = jwt_ward(&dir).await;
 
     let mut victim = claims(&url);
     victim["sub"] = json!("alice");
@@ -233,21 +227,7 @@ async fn a_hidden_plugins_load_failure_is_told_to_callers_without_its_scopes() {
     let dir = Dir::new();
     dir.plugin("hello", "hello").plugin("hello", "payroll");
     dir.policy("payroll", "[access]\nscopes = [\"payroll:admin\"]\n");
-    let keys = tempfile::tempdir().unwrap();
-    let signer = Signer::new(keys.path(), "ec", Some("k1"));
-    let jwks_file = keys.path().join("jwks.json");
-    std::fs::write(&jwks_file, jwks(&[&signer])).unwrap();
-    let mut cmd = serve_command(dir.path());
-    cmd.args([
-        "--http",
-        "127.0.0.1:0",
-        "--jwt-issuer",
-        crate::jwt::ISSUER,
-        "--jwt-jwks",
-    ])
-    .arg(&jwks_file)
-    .env_remove("WARD_AUTH_TOKEN");
-    let (_ward, url, log) = spawn_http(cmd).await;
+    let (_ward, url, log, signer, _keys) = jwt_ward(&dir).await;
     let mut c = claims(&url);
     c["sub"] = json!("intern");
     c["scope"] = json!("");
