@@ -80,7 +80,7 @@ struct Args {
     #[arg(long, default_value_t = 200)]
     pool_requests: usize,
     /// Timed rounds per setting (pooled, not pooled), interleaved.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 50)]
     pool_rounds: usize,
 }
 
