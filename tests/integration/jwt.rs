@@ -193,6 +193,8 @@ async fn get_json(url: &str) -> (reqwest::StatusCode, Value) {
 }
 
 /// The audit records in `path` once one satisfies `done` (within 20 s).
+/// The audit writer signals nothing when it writes, so this reads the file
+/// itself until the record is there; the sleep only paces the re-reads.
 async fn audit_until(path: &Path, done: impl Fn(&Value) -> bool) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
