@@ -25,19 +25,13 @@ use rmcp::service::{serve_server_with_ct, ServerInitializeError};
 use rmcp::transport::Transport;
 use rmcp::RoleServer;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::jsonrpc::{encode_line, error_line, Inbound};
 use super::server::{ServerOptions, WardServer};
 use crate::backend::Backend;
 
-/// Messages parsed ahead of rmcp. Small: it only smooths bursts, and a full
-/// queue makes the reader stop reading, which is the backpressure we want.
-const INBOUND_QUEUE: usize = 32;
-/// Lines waiting for the writer. A client that stops reading stdout
-/// eventually stalls ward's replies instead of growing this without bound.
-const OUTBOUND_QUEUE: usize = 1024;
 /// How long to let queued replies drain to a slow reader once the session is over.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 /// After EOF on the input, how long requests still running may take to
@@ -90,16 +84,14 @@ impl<B: Backend> WardServer<B> {
     {
         let max_line = self.options().max_line_bytes;
         let server = Arc::new(self);
-        // Cancelled when the output is gone: then nobody can hear us.
-        let output_closed = CancellationToken::new();
-        let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(OUTBOUND_QUEUE);
-        let (in_tx, in_rx) = mpsc::channel::<ClientJsonRpcMessage>(INBOUND_QUEUE);
-        let writer_task = tokio::spawn(write_lines(writer, out_rx, output_closed.clone()));
-        let reader_task = tokio::spawn(read_lines(reader, max_line, in_tx, out_tx.clone()));
+        let output = Arc::new(LineWriter::new(Box::new(writer)));
         let transport = LineTransport {
-            inbound: Arc::new(Mutex::new(in_rx)),
-            outbound: out_tx,
-            output_closed: output_closed.clone(),
+            input: Arc::new(Mutex::new(LineReader::new(
+                Box::new(reader),
+                max_line,
+                output.clone(),
+            ))),
+            output: output.clone(),
             in_flight: Arc::default(),
         };
 
@@ -117,7 +109,7 @@ impl<B: Backend> WardServer<B> {
                 // EOF before a session started.
                 Err(ServerInitializeError::ConnectionClosed(_)) => break,
                 Err(error) => {
-                    if output_closed.is_cancelled() {
+                    if output.closed.is_cancelled() {
                         break;
                     }
                     // A notification or response before `initialize`, or a
@@ -129,10 +121,10 @@ impl<B: Backend> WardServer<B> {
         }
 
         server.shutdown();
-        // stdin may stay open after stdout closed; stop reading it.
-        reader_task.abort();
         drop(transport);
-        if tokio::time::timeout(FINAL_FLUSH, writer_task)
+        // Replies still being written finish first (the writer's lock is
+        // fair), then the output is closed.
+        if tokio::time::timeout(FINAL_FLUSH, output.shutdown())
             .await
             .is_err()
         {
@@ -142,14 +134,16 @@ impl<B: Backend> WardServer<B> {
     }
 }
 
-/// The transport rmcp sees: a queue of already-validated messages in, a
-/// queue of lines out. Cloneable so a session can be restarted on the same
-/// streams after rmcp abandons one.
+/// The transport rmcp sees. `receive` reads and classifies lines itself and
+/// `send` writes its line itself, as rmcp's own `AsyncRwTransport` does:
+/// a reader or writer task of our own would add a cross-task hand-off in
+/// each direction of every round trip (measured in BENCHMARKS.md, issue 16).
+/// Cloneable so a session can be restarted on the same streams after rmcp
+/// abandons one.
 #[derive(Clone)]
 struct LineTransport {
-    inbound: Arc<Mutex<mpsc::Receiver<ClientJsonRpcMessage>>>,
-    outbound: mpsc::Sender<Vec<u8>>,
-    output_closed: CancellationToken,
+    input: Arc<Mutex<LineReader>>,
+    output: Arc<LineWriter>,
     in_flight: Arc<InFlight>,
 }
 
@@ -223,7 +217,7 @@ impl Transport<RoleServer> for LineTransport {
         &mut self,
         item: rmcp::model::ServerJsonRpcMessage,
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
-        let outbound = self.outbound.clone();
+        let output = self.output.clone();
         let line = encode_line(&item);
         match &item {
             rmcp::model::ServerJsonRpcMessage::Response(response) => {
@@ -236,19 +230,14 @@ impl Transport<RoleServer> for LineTransport {
             }
             _ => {}
         }
-        async move {
-            outbound
-                .send(line?)
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the output is closed"))
-        }
+        async move { output.write(&line?).await }
     }
 
     async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
-        let mut inbound = self.inbound.lock().await;
+        let mut input = self.input.lock().await;
         let message = tokio::select! {
-            message = inbound.recv() => message,
-            _ = self.output_closed.cancelled() => return None,
+            message = input.next_message() => message,
+            _ = self.output.closed.cancelled() => return None,
         };
         match message {
             Some(message) => {
@@ -261,7 +250,7 @@ impl Transport<RoleServer> for LineTransport {
                 let drained = self.in_flight.drained();
                 tokio::select! {
                     _ = tokio::time::timeout(EOF_GRACE, drained) => {}
-                    _ = self.output_closed.cancelled() => {}
+                    _ = self.output.closed.cancelled() => {}
                 }
                 None
             }
@@ -275,27 +264,59 @@ impl Transport<RoleServer> for LineTransport {
     }
 }
 
-/// Writes queued lines, flushing once per burst rather than per line.
-async fn write_lines<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut lines: mpsc::Receiver<Vec<u8>>,
+/// The output stream, written one whole line at a time by whoever holds it.
+struct LineWriter {
+    /// `None` once shut down. The lock is fair, so lines go out in the order
+    /// their writers asked, and a client that stops reading stalls the
+    /// writers (each holding only its own line) rather than growing a queue.
+    stream: Mutex<Option<Box<dyn AsyncWrite + Send + Unpin>>>,
+    /// Cancelled when the output is gone: then nobody can hear us.
     closed: CancellationToken,
-) {
-    let result: io::Result<()> = async {
-        while let Some(line) = lines.recv().await {
-            writer.write_all(&line).await?;
-            while let Ok(line) = lines.try_recv() {
-                writer.write_all(&line).await?;
-            }
-            writer.flush().await?;
+}
+
+impl LineWriter {
+    fn new(stream: Box<dyn AsyncWrite + Send + Unpin>) -> Self {
+        Self {
+            stream: Mutex::new(Some(stream)),
+            closed: CancellationToken::new(),
         }
-        writer.shutdown().await
     }
-    .await;
-    if let Err(error) = result {
-        tracing::info!(%error, "the client closed ward's output");
+
+    async fn write(&self, line: &[u8]) -> io::Result<()> {
+        let mut stream = self.stream.lock().await;
+        let stream = match stream.as_mut() {
+            Some(stream) if !self.closed.is_cancelled() => stream,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the output is closed",
+                ))
+            }
+        };
+        let result = async {
+            stream.write_all(line).await?;
+            stream.flush().await
+        }
+        .await;
+        if let Err(error) = &result {
+            if !self.closed.is_cancelled() {
+                tracing::info!(%error, "the client closed ward's output");
+                self.closed.cancel();
+            }
+        }
+        result
     }
-    closed.cancel();
+
+    /// Waits for the lines being written, then closes the stream.
+    async fn shutdown(&self) {
+        let mut stream = self.stream.lock().await;
+        if let Some(mut open) = stream.take() {
+            if !self.closed.is_cancelled() {
+                let _ = open.shutdown().await;
+            }
+        }
+        self.closed.cancel();
+    }
 }
 
 /// What the line reader found.
@@ -307,91 +328,128 @@ enum Line {
     Eof,
 }
 
-/// Reads one line into `buf` without ever holding more than `max` bytes of it.
-async fn read_line<R: AsyncRead + Unpin>(
-    reader: &mut BufReader<R>,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> io::Result<Line> {
-    buf.clear();
-    let mut too_long = false;
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            // A last line without a newline is still a message.
-            return Ok(if too_long {
-                Line::TooLong
-            } else if buf.is_empty() {
-                Line::Eof
-            } else {
-                Line::Complete
-            });
-        }
-        let newline = memchr::memchr(b'\n', available);
-        let chunk = &available[..newline.unwrap_or(available.len())];
-        if !too_long {
-            if buf.len() + chunk.len() > max {
-                too_long = true;
-                buf.clear();
-                buf.shrink_to(64 << 10);
-            } else {
-                buf.extend_from_slice(chunk);
-            }
-        }
-        let consumed = newline.map_or(available.len(), |at| at + 1);
-        reader.consume(consumed);
-        if newline.is_some() {
-            return Ok(if too_long {
-                Line::TooLong
-            } else {
-                Line::Complete
-            });
-        }
-    }
+/// The input stream, read and classified one line at a time inside
+/// `receive`. rmcp polls `receive` in a `select!` and drops it whenever
+/// another branch is ready, so every bit of progress lives here, not in the
+/// future: the partial line, whether it overflowed, and a reply to a bad line
+/// still being written.
+struct LineReader {
+    reader: BufReader<Box<dyn AsyncRead + Send + Unpin>>,
+    /// The line being read; cleared when the next one starts.
+    buf: Vec<u8>,
+    too_long: bool,
+    /// `buf` holds a line already handed out.
+    taken: bool,
+    max_line: usize,
+    output: Arc<LineWriter>,
+    /// Our answer to a malformed line, finished before reading on: a client
+    /// that floods bad lines without reading stalls here, as it should.
+    reply: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 }
 
-/// Reads lines until EOF: well-formed messages go to rmcp, bad ones are
-/// answered here.
-async fn read_lines<R: AsyncRead + Unpin>(
-    reader: R,
-    max_line: usize,
-    inbound: mpsc::Sender<ClientJsonRpcMessage>,
-    outbound: mpsc::Sender<Vec<u8>>,
-) {
-    let mut reader = BufReader::with_capacity(64 << 10, reader);
-    let mut buf = Vec::new();
-    loop {
-        let inbound_item = match read_line(&mut reader, &mut buf, max_line).await {
-            Ok(Line::Eof) => return,
-            Err(error) => {
-                tracing::info!(%error, "reading the client's input failed");
-                return;
-            }
-            Ok(Line::TooLong) => Inbound::Reply(error_line(
-                None,
-                ErrorData::invalid_request(
-                    format!("message too long: a line may hold at most {max_line} bytes"),
-                    None,
-                ),
-            )),
-            Ok(Line::Complete) => Inbound::from_line(&buf),
-        };
-        match inbound_item {
-            Inbound::Message(message) => {
-                if inbound.send(*message).await.is_err() {
-                    return;
-                }
-            }
-            Inbound::Reply(line) => {
-                if outbound.send(line).await.is_err() {
-                    return;
-                }
-            }
-            Inbound::Ignore => {}
+impl LineReader {
+    fn new(
+        reader: Box<dyn AsyncRead + Send + Unpin>,
+        max_line: usize,
+        output: Arc<LineWriter>,
+    ) -> Self {
+        Self {
+            reader: BufReader::with_capacity(64 << 10, reader),
+            buf: Vec::new(),
+            too_long: false,
+            taken: false,
+            max_line,
+            output,
+            reply: None,
         }
-        // Don't keep a multi-megabyte buffer alive for the next tiny line.
-        if buf.capacity() > 1 << 20 {
-            buf = Vec::new();
+    }
+
+    /// The next well-formed message; bad lines are answered on the way.
+    /// `None` at EOF or when the input fails. Cancel-safe.
+    async fn next_message(&mut self) -> Option<ClientJsonRpcMessage> {
+        loop {
+            if let Some(reply) = self.reply.as_mut() {
+                reply.await;
+                self.reply = None;
+            }
+            let inbound = match self.next_line().await {
+                Ok(Line::Eof) => return None,
+                Err(error) => {
+                    tracing::info!(%error, "reading the client's input failed");
+                    return None;
+                }
+                Ok(Line::TooLong) => Inbound::Reply(error_line(
+                    None,
+                    ErrorData::invalid_request(
+                        format!(
+                            "message too long: a line may hold at most {} bytes",
+                            self.max_line
+                        ),
+                        None,
+                    ),
+                )),
+                Ok(Line::Complete) => Inbound::from_line(&self.buf),
+            };
+            match inbound {
+                Inbound::Message(message) => return Some(*message),
+                Inbound::Reply(line) => {
+                    let output = self.output.clone();
+                    self.reply = Some(Box::pin(async move {
+                        let _ = output.write(&line).await;
+                    }));
+                }
+                Inbound::Ignore => {}
+            }
+        }
+    }
+
+    /// Reads one line into `buf` without ever holding more than `max_line`
+    /// bytes of it. Cancel-safe: bytes are consumed from the reader only
+    /// once they are in `buf`.
+    async fn next_line(&mut self) -> io::Result<Line> {
+        if self.taken {
+            self.taken = false;
+            self.too_long = false;
+            self.buf.clear();
+            // Don't keep a multi-megabyte buffer alive for the next tiny line.
+            if self.buf.capacity() > 1 << 20 {
+                self.buf = Vec::new();
+            }
+        }
+        loop {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                // A last line without a newline is still a message.
+                self.taken = true;
+                return Ok(if self.too_long {
+                    Line::TooLong
+                } else if self.buf.is_empty() {
+                    Line::Eof
+                } else {
+                    Line::Complete
+                });
+            }
+            let newline = memchr::memchr(b'\n', available);
+            let chunk = &available[..newline.unwrap_or(available.len())];
+            if !self.too_long {
+                if self.buf.len() + chunk.len() > self.max_line {
+                    self.too_long = true;
+                    self.buf.clear();
+                    self.buf.shrink_to(64 << 10);
+                } else {
+                    self.buf.extend_from_slice(chunk);
+                }
+            }
+            let consumed = newline.map_or(available.len(), |at| at + 1);
+            self.reader.consume(consumed);
+            if newline.is_some() {
+                self.taken = true;
+                return Ok(if self.too_long {
+                    Line::TooLong
+                } else {
+                    Line::Complete
+                });
+            }
         }
     }
 }
