@@ -9,40 +9,42 @@ use wasmtime::component::Instance;
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use super::bindings::{completions, prompts, resources, tools, types};
+use super::bindings::{completions, prompts, tools, types};
+use super::convert;
+use super::error::{PluginError, Stage};
+use super::manifest::Manifest;
 use super::state::{CallState, RequestState};
 use super::Plugin;
 use crate::backend::CallContext;
 use crate::sandbox::output::Captured;
-use crate::sandbox::{Clock, Stop};
+use crate::sandbox::{Clock, Failure, Stop};
 use crate::telemetry;
 
-pub use crate::sandbox::Failure;
-
-/// What to ask the guest.
-pub(crate) enum Request {
+/// What to ask the guest, borrowing what the caller already holds.
+pub(super) enum Request<'a> {
     /// Everything it offers (once, at load).
     Manifest,
     CallTool {
-        name: String,
-        arguments: String,
+        name: &'a str,
+        /// JSON (the bindings take it as a `String`).
+        arguments: &'a String,
     },
     ReadResource {
-        uri: String,
+        uri: &'a str,
     },
     GetPrompt {
-        name: String,
-        arguments: Vec<(String, String)>,
+        name: &'a str,
+        arguments: &'a [(String, String)],
     },
     Complete {
         target: completions::Reference,
-        argument: String,
-        value: String,
-        context: Vec<(String, String)>,
+        argument: &'a str,
+        value: &'a str,
+        context: &'a [(String, String)],
     },
 }
 
-impl Request {
+impl Request<'_> {
     /// The guest export it calls, for its span's name.
     fn function(&self) -> &'static str {
         match self {
@@ -55,28 +57,13 @@ impl Request {
     }
 }
 
-/// What the guest answered.
-pub(crate) enum Response {
+/// What the guest answered, as the bindings hold it.
+pub(super) enum Response {
     Manifest(Manifest),
     Tool(Result<tools::ToolResult, types::Error>),
     Resource(Result<Vec<types::ResourceContents>, types::Error>),
     Prompt(Result<prompts::PromptResult, types::Error>),
     Completion(Result<completions::Completion, types::Error>),
-}
-
-/// What a plugin offers, as it listed it at load.
-#[derive(Debug, Default, Clone)]
-pub struct Manifest {
-    /// Its tools.
-    pub tools: Vec<tools::Tool>,
-    /// Its fixed resources.
-    pub resources: Vec<resources::Resource>,
-    /// Its resource templates.
-    pub templates: Vec<resources::ResourceTemplate>,
-    /// Its prompts.
-    pub prompts: Vec<prompts::Prompt>,
-    /// Whether it exports `completions`.
-    pub completions: bool,
 }
 
 /// What one call cost, reported to the client and the log.
@@ -90,34 +77,53 @@ pub struct Cost {
     pub duration: Duration,
 }
 
-/// How a call ended.
-pub(crate) struct Ran {
-    /// The guest's answer, or why there is none.
-    pub response: Result<Response, Failure>,
+/// How a call ended: its answer, or why there is none, and what it cost.
+pub struct Ran<T> {
+    /// The answer, or why there is none.
+    pub answer: Result<T, PluginError>,
     /// What the call cost.
     pub cost: Cost,
     /// Whether the guest said its lists changed (`host.lists-changed`).
     pub lists_changed: bool,
 }
 
-impl Ran {
-    fn failed(failure: Failure) -> Self {
+impl<T> Ran<T> {
+    /// A call that failed before the guest ran.
+    pub(super) fn failed(plugin: &std::sync::Arc<str>, failure: Failure) -> Self {
+        Self::answered(Err(PluginError::stopped(
+            plugin,
+            Stage::Instantiate,
+            failure,
+        )))
+    }
+
+    /// An answer given without running the guest.
+    pub(super) fn answered(answer: Result<T, PluginError>) -> Self {
         Self {
-            response: Err(failure),
+            answer,
             cost: Cost::default(),
             lists_changed: false,
+        }
+    }
+
+    /// The same call, with its answer turned into another.
+    pub(super) fn map<U>(self, f: impl FnOnce(T) -> Result<U, PluginError>) -> Ran<U> {
+        Ran {
+            answer: self.answer.and_then(f),
+            cost: self.cost,
+            lists_changed: self.lists_changed,
         }
     }
 }
 
 impl Plugin {
     /// Runs `request` in a fresh instance in the plugin's sandbox.
-    pub(crate) async fn run(&self, request: Request, cx: &CallContext) -> Ran {
+    pub(super) async fn run(&self, request: Request<'_>, cx: &CallContext) -> Ran<Response> {
         if let Some(served) = &cx.served {
             self.record(served);
         }
         if cx.pin.is_some_and(|pin| pin != self.digest) {
-            return Ran::failed(Failure::Replaced);
+            return Ran::failed(&self.name, Failure::Replaced);
         }
         let sandbox = &self.sandbox;
         // Counted in `ward_calls_waiting`, then `ward_calls_running`, until
@@ -127,7 +133,7 @@ impl Plugin {
             Ok(admitted) => admitted,
             Err(failure) => {
                 tracing::warn!(plugin = %self.name, "call failed: {failure}");
-                return Ran::failed(failure);
+                return Ran::failed(&self.name, failure);
             }
         };
         drop(waiting);
@@ -136,10 +142,11 @@ impl Plugin {
         let output = Captured::default();
         let mut store = match self.store(cx, &clock, &output) {
             Ok(store) => store,
-            Err(e) => return Ran::failed(Failure::Trap(format!("{e:#}"))),
+            Err(e) => return Ran::failed(&self.name, Failure::Trap(format!("{e:#}"))),
         };
         let function = request.function();
         let mut guest = tracing::Span::none();
+        let mut stage = Stage::Instantiate;
         let outcome = clock
             .race(async {
                 let instance = self
@@ -147,6 +154,7 @@ impl Plugin {
                     .instantiate_async(&mut store)
                     .instrument(telemetry::instantiate_span(&self.name))
                     .await?;
+                stage = Stage::Call;
                 guest = telemetry::guest_span(&self.name, function);
                 dispatch(&self.exports, &mut store, &instance, request)
                     .instrument(guest.clone())
@@ -189,7 +197,7 @@ impl Plugin {
         }
         crate::metrics::call_cost(&self.name, cost.fuel, cost.peak_memory);
         Ran {
-            response: result,
+            answer: result.map_err(|f| PluginError::stopped(&self.name, stage, f)),
             cost,
             lists_changed,
         }
@@ -220,7 +228,7 @@ async fn dispatch(
     exports: &super::Exports,
     store: &mut Store<CallState>,
     instance: &Instance,
-    request: Request,
+    request: Request<'_>,
 ) -> wasmtime::Result<Response> {
     let missing =
         |what: &str| wasmtime::format_err!("the plugin does not export ward:plugin/{what}");
@@ -228,21 +236,28 @@ async fn dispatch(
         Request::Manifest => {
             let mut m = Manifest::default();
             if let Some(ix) = &exports.tools {
-                m.tools = ix
+                let tools = ix
                     .load(&mut *store, instance)?
                     .call_list_tools(&mut *store)
                     .await?;
+                m.tools = tools.into_iter().map(convert::tool).collect();
             }
             if let Some(ix) = &exports.resources {
                 let guest = ix.load(&mut *store, instance)?;
-                m.resources = guest.call_list_resources(&mut *store).await?;
-                m.templates = guest.call_list_resource_templates(&mut *store).await?;
+                let resources = guest.call_list_resources(&mut *store).await?;
+                m.resources = resources.into_iter().map(convert::resource).collect();
+                let templates = guest.call_list_resource_templates(&mut *store).await?;
+                m.templates = templates
+                    .into_iter()
+                    .map(convert::resource_template)
+                    .collect();
             }
             if let Some(ix) = &exports.prompts {
-                m.prompts = ix
+                let prompts = ix
                     .load(&mut *store, instance)?
                     .call_list_prompts(&mut *store)
                     .await?;
+                m.prompts = prompts.into_iter().map(convert::prompt).collect();
             }
             m.completions = exports.completions.is_some();
             Response::Manifest(m)
@@ -250,7 +265,7 @@ async fn dispatch(
         Request::CallTool { name, arguments } => {
             let ix = exports.tools.as_ref().ok_or_else(|| missing("tools"))?;
             let guest = ix.load(&mut *store, instance)?;
-            Response::Tool(guest.call_call_tool(&mut *store, &name, &arguments).await?)
+            Response::Tool(guest.call_call_tool(&mut *store, name, arguments).await?)
         }
         Request::ReadResource { uri } => {
             let ix = exports
@@ -258,16 +273,12 @@ async fn dispatch(
                 .as_ref()
                 .ok_or_else(|| missing("resources"))?;
             let guest = ix.load(&mut *store, instance)?;
-            Response::Resource(guest.call_read_resource(&mut *store, &uri).await?)
+            Response::Resource(guest.call_read_resource(&mut *store, uri).await?)
         }
         Request::GetPrompt { name, arguments } => {
             let ix = exports.prompts.as_ref().ok_or_else(|| missing("prompts"))?;
             let guest = ix.load(&mut *store, instance)?;
-            Response::Prompt(
-                guest
-                    .call_get_prompt(&mut *store, &name, &arguments)
-                    .await?,
-            )
+            Response::Prompt(guest.call_get_prompt(&mut *store, name, arguments).await?)
         }
         Request::Complete {
             target,
@@ -282,7 +293,7 @@ async fn dispatch(
             let guest = ix.load(&mut *store, instance)?;
             Response::Completion(
                 guest
-                    .call_complete(&mut *store, &target, &argument, &value, &context)
+                    .call_complete(&mut *store, &target, argument, value, context)
                     .await?,
             )
         }

@@ -1,5 +1,5 @@
 //! WIT values → MCP values. The one place guest data becomes protocol data.
-//! Every field is carried over; the registry measures the MCP value against
+//! Every field is carried over; `answer.rs` measures the MCP value against
 //! `limits.max-output` (`sandbox::output::output_size`), so nothing here
 //! needs to know the cap.
 
@@ -7,10 +7,21 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use rmcp::model::{
     ContentBlock, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents,
-    ResourceTemplate, Role, ToolAnnotations,
+    ResourceTemplate, Role,
 };
 
 use super::bindings::{prompts, resources, tools, types};
+use super::error::GuestError;
+use super::manifest::{Hints, ListedTool};
+
+/// A guest's own error.
+pub fn guest_error(e: types::Error) -> GuestError {
+    match e {
+        types::Error::NotFound(m) => GuestError::NotFound(m),
+        types::Error::InvalidParams(m) => GuestError::InvalidParams(m),
+        types::Error::Failed(m) => GuestError::Failed(m),
+    }
+}
 
 /// One content block.
 pub fn content(c: types::Content) -> ContentBlock {
@@ -63,37 +74,41 @@ pub fn resource_template(t: resources::ResourceTemplate) -> ResourceTemplate {
     out
 }
 
-/// Tool annotations.
-pub fn annotations(a: tools::Annotations, title: Option<String>) -> ToolAnnotations {
-    let mut out = match title {
-        Some(t) => ToolAnnotations::with_title(t),
-        None => ToolAnnotations::new(),
-    };
-    out.read_only_hint = a.read_only;
-    out.destructive_hint = a.destructive;
-    out.idempotent_hint = a.idempotent;
-    out.open_world_hint = a.open_world;
-    out
+/// A listed tool.
+pub fn tool(t: tools::Tool) -> ListedTool {
+    ListedTool {
+        name: t.name,
+        title: t.title,
+        description: t.description,
+        input_schema: t.input_schema,
+        output_schema: t.output_schema,
+        annotations: t.annotations.map(|a| Hints {
+            read_only: a.read_only,
+            destructive: a.destructive,
+            idempotent: a.idempotent,
+            open_world: a.open_world,
+        }),
+    }
 }
 
-/// A prompt, exposed under `exposed_name`.
-pub fn prompt(p: &prompts::Prompt, exposed_name: &str) -> Prompt {
+/// A listed prompt, under its own name.
+pub fn prompt(p: prompts::Prompt) -> Prompt {
     let arguments = p
         .arguments
-        .iter()
+        .into_iter()
         .map(|a| {
-            let mut arg = PromptArgument::new(&a.name).with_required(a.required);
-            arg.title = a.title.clone();
-            arg.description = a.description.clone();
+            let mut arg = PromptArgument::new(a.name).with_required(a.required);
+            arg.title = a.title;
+            arg.description = a.description;
             arg
         })
         .collect::<Vec<_>>();
     let mut out = Prompt::new(
-        exposed_name,
-        p.description.clone(),
+        p.name,
+        p.description,
         (!arguments.is_empty()).then_some(arguments),
     );
-    out.title = p.title.clone();
+    out.title = p.title;
     out
 }
 

@@ -1,11 +1,25 @@
 //! A loaded plugin: its compiled component, ready to instantiate, what it
-//! offers, and its sandbox (built once from its policy). Calls go through
-//! [`Plugin::run`] (`call.rs`), one fresh store each.
+//! offers, and its sandbox (built once from its policy).
+//!
+//! Everything above this module sees MCP values: the generated bindings
+//! (`bindings.rs`) and the guest's raw requests and answers (`call.rs`)
+//! stay in here.
+//! - `answer.rs`: one method per MCP request ([`Plugin::call_tool`], ...),
+//!   each answer measured against `limits.max-output` in one place;
+//! - `call.rs`: one call = one fresh store in the plugin's sandbox;
+//! - `convert.rs`: WIT values → MCP values;
+//! - `manifest.rs`: what the plugin offers, listed once at load;
+//! - `error.rs`: why a plugin gave no answer ([`PluginError`]), and the one
+//!   mapping of that to an `isError` result or a JSON-RPC error ([`answer()`]);
+//! - `state.rs`: a call's store data and the host functions guests import.
 
+mod answer;
 mod bindings;
 mod call;
 mod convert;
 pub mod engine;
+mod error;
+mod manifest;
 mod state;
 
 use std::sync::Arc;
@@ -14,11 +28,13 @@ use anyhow::{bail, Context, Result};
 use tokio::sync::broadcast;
 use wasmtime::component::{Component, InstancePre};
 
-pub(crate) use bindings::{completions, prompts, resources, tools, types};
-pub use call::{Cost, Failure, Manifest};
-pub(crate) use call::{Request, Response};
-pub(crate) use convert::*;
+pub use answer::Completing;
+use bindings::{completions, prompts, resources, tools};
+pub use call::{Cost, Ran};
+use call::{Request, Response};
 pub use engine::{PoolConfig, Runtime};
+pub use error::{answer, Answer, ErrorKind, GuestError, Item, PluginError, Stage};
+pub use manifest::{Hints, ListedTool, Manifest};
 pub use state::CallState;
 
 use crate::backend::{CallContext, ServerEvent};
@@ -105,7 +121,7 @@ impl Plugin {
             digest,
         };
         let ran = plugin.run(Request::Manifest, &CallContext::default()).await;
-        match ran.response.context("listing what it offers")? {
+        match ran.answer.context("listing what it offers")? {
             Response::Manifest(m) => plugin.manifest = m,
             _ => unreachable!("a manifest request answers with a manifest"),
         }
@@ -128,6 +144,11 @@ impl Plugin {
 
     /// The plugin's name (its file stem).
     pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The plugin's name, shared (as a [`PluginError`] holds it).
+    pub fn shared_name(&self) -> &Arc<str> {
         &self.name
     }
 

@@ -15,14 +15,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use rmcp::model::{Resource, ResourceTemplate, Tool};
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
 use super::schema::{self, Schema};
 use super::templates::UriTemplate;
 use crate::backend::{Catalog, Target, TaskSupport, TASK_KEYWORD};
-use crate::plugin::{self, prompts, Plugin};
+use crate::plugin::{ListedTool, Plugin};
 use crate::service::access::ItemKind;
 
 /// The most resource templates of one plugin (overlaps are checked pairwise).
@@ -58,9 +58,10 @@ pub(super) struct ToolRoute {
     pub tasks: TaskSupport,
 }
 
+/// One prompt as routed: the plugin, and the prompt under its own name.
 pub(super) struct PromptRoute {
     pub plugin: Arc<Plugin>,
-    pub prompt: prompts::Prompt,
+    pub prompt: Prompt,
 }
 
 pub(super) struct TemplateRoute {
@@ -115,14 +116,17 @@ pub struct Refusal {
 
 impl Snapshot {
     /// The plugin serving `uri`: the one listing it, or the one whose
-    /// template matches it (at most one plugin's can).
-    pub(super) fn resource_owner(&self, uri: &str) -> Option<Arc<Plugin>> {
-        self.resources.get(uri).cloned().or_else(|| {
-            self.templates
+    /// template matches it (at most one plugin's can); with the key of the
+    /// resource in its `[access]`: the URI, or the template.
+    pub(super) fn resource_owner<'a>(&'a self, uri: &'a str) -> Option<(&'a Arc<Plugin>, &'a str)> {
+        match self.resources.get(uri) {
+            Some(plugin) => Some((plugin, uri)),
+            None => self
+                .templates
                 .iter()
                 .find(|t| t.template.matches(uri))
-                .map(|t| t.plugin.clone())
-        })
+                .map(|t| (&t.plugin, t.template.as_str())),
+        }
     }
 
     /// The route of a template, by its text (completion references name it).
@@ -132,32 +136,26 @@ impl Snapshot {
 
     /// What `target` names: the plugin serving it, the kind of item, and
     /// the plugin's own name (or URI, or template) of it, which `[access]`
-    /// keys use; with what the item is called in messages.
-    pub(super) fn target(&self, target: &Target) -> Option<(Arc<Plugin>, ItemKind, String)> {
+    /// keys use.
+    pub(super) fn target<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> Option<(&'a Arc<Plugin>, ItemKind, &'a str)> {
         match target {
             Target::Tool(name) => self
                 .tools
                 .get(name)
-                .map(|r| (r.plugin.clone(), ItemKind::Tool, r.guest_name.clone())),
+                .map(|r| (&r.plugin, ItemKind::Tool, r.guest_name.as_str())),
             Target::Prompt(name) | Target::PromptCompletion(name) => self
                 .prompts
                 .get(name)
-                .map(|r| (r.plugin.clone(), ItemKind::Prompt, r.prompt.name.clone())),
-            Target::Resource(uri) => match self.resources.get(uri.as_str()) {
-                Some(plugin) => Some((plugin.clone(), ItemKind::Resource, uri.clone())),
-                None => self
-                    .templates
-                    .iter()
-                    .find(|t| t.template.matches(uri))
-                    .map(|t| {
-                        let key = t.template.as_str().to_string();
-                        (t.plugin.clone(), ItemKind::Resource, key)
-                    }),
-            },
-            Target::TemplateCompletion(text) => self.template(text).map(|t| {
-                let key = t.template.as_str().to_string();
-                (t.plugin.clone(), ItemKind::Resource, key)
-            }),
+                .map(|r| (&r.plugin, ItemKind::Prompt, r.prompt.name.as_str())),
+            Target::Resource(uri) => self
+                .resource_owner(uri)
+                .map(|(plugin, key)| (plugin, ItemKind::Resource, key)),
+            Target::TemplateCompletion(text) => self
+                .template(text)
+                .map(|t| (&t.plugin, ItemKind::Resource, t.template.as_str())),
         }
     }
 
@@ -297,7 +295,7 @@ pub(super) fn entry(plugin: Arc<Plugin>) -> Entry {
             Ok(uri) => resources.push(Arc::new(ResourceRoute {
                 plugin: plugin.clone(),
                 uri,
-                listed: plugin::resource(r.clone()),
+                listed: r.clone(),
             })),
             Err(e) => refuse("resource", &r.uri, e),
         }
@@ -328,7 +326,7 @@ pub(super) fn entry(plugin: Arc<Plugin>) -> Entry {
             Ok(template) => templates.push(Arc::new(TemplateRoute {
                 plugin: plugin.clone(),
                 template,
-                listed: plugin::resource_template(t.clone()),
+                listed: t.clone(),
             })),
             Err(e) => refuse("resource template", &t.uri_template, e),
         }
@@ -346,7 +344,7 @@ pub(super) fn entry(plugin: Arc<Plugin>) -> Entry {
 
 fn tool_route(
     plugin: &Arc<Plugin>,
-    t: &plugin::tools::Tool,
+    t: &ListedTool,
     exposed: &str,
     validations: &Arc<Semaphore>,
 ) -> anyhow::Result<ToolRoute> {
@@ -382,8 +380,8 @@ fn tool_route(
         }
         None => None,
     };
-    if let Some(a) = t.annotations {
-        tool = tool.with_annotations(plugin::annotations(a, t.title.clone()));
+    if let Some(annotations) = t.mcp_annotations() {
+        tool = tool.with_annotations(annotations);
     }
     Ok(ToolRoute {
         plugin: plugin.clone(),
@@ -464,7 +462,9 @@ pub(super) fn build(plugins: &BTreeMap<String, Entry>) -> Snapshot {
         snap.tools.insert(name.to_string(), route.clone());
     }
     for (name, route) in prompts.settle("prompt", &mut conflicts) {
-        catalog.prompts.push(plugin::prompt(&route.prompt, name));
+        let mut listed = route.prompt.clone();
+        listed.name = name.to_string();
+        catalog.prompts.push(listed);
         snap.prompts.insert(name.to_string(), route.clone());
     }
 
