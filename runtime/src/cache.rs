@@ -71,11 +71,7 @@ pub struct Cache {
 /// Where the cache lives unless configured: `$XDG_CACHE_HOME/ward` or
 /// `~/.cache/ward`.
 pub fn default_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|d| d.join("ward"))
+    crate::dirs::cache_home().map(|d| d.join("ward"))
 }
 
 impl Cache {

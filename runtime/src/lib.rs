@@ -33,6 +33,7 @@ pub mod adopt;
 pub mod audit;
 pub mod backend;
 pub mod cache;
+pub(crate) mod dirs;
 pub(crate) mod files;
 pub mod inspect;
 pub mod loader;

@@ -360,188 +360,68 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ward serve`: the flags as a [`server::Serve`].
 async fn serve(args: ServeArgs) -> Result<ExitCode> {
-    let plugins = match args.plugins {
-        Some(dir) => dir,
-        None => {
-            let dir = server::default_plugin_dir()
-                .context("no plugin directory given and $HOME is not set; pass --plugins DIR")?;
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir
-        }
-    };
-    anyhow::ensure!(
-        plugins.is_dir(),
-        "plugin directory {} does not exist; create it or pass another --plugins DIR",
-        plugins.display()
-    );
-    let mut protected = ward::sandbox::fs::Protected::default();
-    if let Some(path) = &args.auth_token_file {
-        protected.add(path, "the HTTP token file");
-    }
-    let jwks = args
-        .jwt_jwks
-        .as_deref()
-        .map(ward::protocol::http::JwksSource::parse);
-    if let Some(ward::protocol::http::JwksSource::File(path)) = &jwks {
-        protected.add(path, "the JWT key set (--jwt-jwks)");
-    }
-    if let Some(path) = args.audit.path() {
-        protected.add(path, "the audit log");
-    }
+    let plugins = server::plugin_dir(args.plugins)?;
     let config = Config {
-        protected,
-        redis: args.redis.clone(),
+        redis: args.redis,
         result_cache_bytes: args.result_cache_size,
         ..args
             .load
             .config(plugins, true, Some(Duration::from_secs(args.startup_wait)))
     };
-    // Metrics before the plugins load, so that loading is counted; their
-    // listener runs beside stdio or HTTP and ends when `serve` returns.
-    let metrics_shutdown = tokio_util::sync::CancellationToken::new();
-    let _metrics_shutdown = metrics_shutdown.clone().drop_guard();
-    if let Some(addr) = args.metrics {
-        let listener = ward::metrics::bind(addr, args.metrics_public).await?;
-        let metrics = ward::metrics::install(ward::metrics::Metrics::new())?;
-        tracing::info!(
-            "serving metrics at http://{}{}",
-            listener.local_addr(),
-            ward::metrics::METRICS_PATH
-        );
-        tokio::spawn(listener.serve(metrics, metrics_shutdown));
-    }
-    let mut started = server::start(&config).await?;
-    let _watch = match args.no_watch {
-        true => None,
-        false => Some(ward::watch::spawn(
-            config.plugins.clone(),
-            started.registry.clone(),
-            started.loader.clone(),
-            started.loading.take(),
-        )?),
-    };
-    let audit = args.audit.open()?;
-    let state_key = match &args.state_key_file {
-        Some(path) => ward::protocol::StateKey::read_file(path)?,
-        None => ward::protocol::StateKey::random(),
-    };
-    let options = ward::ServerOptions {
-        page_size: args.page_size,
-        audit: audit.log(),
-        state_key,
-        stdio_scopes: args.stdio_scopes.clone(),
-        ..Default::default()
-    };
-    let Some(addr) = args.http else {
-        tracing::info!(plugins = started.registry.plugin_names().len(), dir = %config.plugins.display(), "serving over stdio");
-        ward::serve_stdio_with(started.registry.clone(), options).await?;
-        return Ok(ExitCode::SUCCESS);
-    };
-    let auth_token = match &args.auth_token_file {
-        Some(path) => Some(ward::protocol::http::read_token_file(path)?),
-        None => std::env::var(ward::protocol::http::AUTH_TOKEN_ENV)
-            .ok()
-            .filter(|token| !token.trim().is_empty())
-            .map(|token| token.trim().to_owned()),
-    };
-    let http = ward::protocol::HttpOptions {
-        public: args.http_public,
-        allowed_hosts: args.allowed_host,
-        allowed_origins: args.allowed_origin,
-        auth_token,
-        jwt: match (args.jwt_issuer, jwks) {
-            (Some(issuer), Some(jwks)) => Some(ward::protocol::http::JwtOptions {
-                issuer,
-                audience: args.jwt_audience,
-                jwks,
-                scopes_supported: Vec::new(),
-            }),
-            _ => None,
+    let http = args.http.map(|addr| server::Http {
+        options: ward::protocol::HttpOptions {
+            public: args.http_public,
+            allowed_hosts: args.allowed_host,
+            allowed_origins: args.allowed_origin,
+            jwt: match (args.jwt_issuer, args.jwt_jwks) {
+                (Some(issuer), Some(jwks)) => Some(ward::protocol::http::JwtOptions {
+                    issuer,
+                    audience: args.jwt_audience,
+                    jwks: ward::protocol::http::JwksSource::parse(&jwks),
+                    scopes_supported: Vec::new(),
+                }),
+                _ => None,
+            },
+            max_body_bytes: args.max_body_bytes,
+            request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+            body_timeout: Duration::from_secs(args.body_timeout.max(1)),
+            header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+            max_connections: args.max_connections,
+            max_sessions: args.max_sessions,
+            max_streams: args.max_streams,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            ..ward::protocol::HttpOptions::new(addr)
         },
-        max_body_bytes: args.max_body_bytes,
-        request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
-        body_timeout: std::time::Duration::from_secs(args.body_timeout.max(1)),
-        header_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
-        max_connections: args.max_connections,
-        max_sessions: args.max_sessions,
-        max_streams: args.max_streams,
-        shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
-        server: options.clone(),
-        ..ward::protocol::HttpOptions::new(addr)
-    };
-    let listener = http.bind().await?;
-    tracing::info!(
-        plugins = started.registry.plugin_names().len(),
-        dir = %config.plugins.display(),
-        "listening on http://{}/mcp",
-        listener.local_addr()
-    );
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(shutdown_on_signal(shutdown.clone()));
-    let http = tokio::spawn(listener.serve(started.registry.clone(), shutdown.clone()));
-    if args.stdio {
-        let stdio = ward::serve_stdio_with(started.registry.clone(), options);
-        tokio::select! {
-            result = stdio => {
-                result?;
-                shutdown.cancel();
-            }
-            _ = shutdown.cancelled() => {}
-        }
-    }
-    http.await.context("the HTTP server task panicked")??;
+        auth_token_file: args.auth_token_file,
+        stdio: args.stdio,
+    });
+    server::serve(server::Serve {
+        config,
+        watch: !args.no_watch,
+        page_size: args.page_size,
+        state_key_file: args.state_key_file,
+        stdio_scopes: args.stdio_scopes,
+        audit: args.audit.options(),
+        http,
+        metrics: args.metrics.map(|addr| server::Metrics {
+            addr,
+            public: args.metrics_public,
+        }),
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Cancels `shutdown` on SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_on_signal(shutdown: tokio_util::sync::CancellationToken) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = terminate => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-    }
-    shutdown.cancel();
-}
-
+/// `ward check`: the report on stdout, failure if anything did not load.
 async fn check(config: Config) -> Result<ExitCode> {
-    let started = server::start(&config).await?;
-    let catalog = ward::Backend::catalog(&*started.registry);
-    for name in started.registry.plugin_names() {
-        println!("ok      {name}");
-    }
-    for failure in &started.failures {
-        println!("FAILED  {failure}");
-    }
-    // Items a loaded plugin lists but ward does not serve.
-    let snapshot = started.registry.snapshot();
-    for refusal in snapshot.refusals() {
-        println!("REFUSED {}", refusal.message);
-    }
-    println!(
-        "{} tools, {} resources, {} resource templates, {} prompts",
-        catalog.tools.len(),
-        catalog.resources.len(),
-        catalog.resource_templates.len(),
-        catalog.prompts.len()
-    );
-    Ok(
-        if started.failures.is_empty() && snapshot.refusals().is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+    let report = server::check(&config).await?;
+    print!("{report}");
+    Ok(match report.passed() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    })
 }
 
 // ---- ward publish / add / upgrade (runtime/src/adopt) ----

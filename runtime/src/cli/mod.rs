@@ -6,14 +6,13 @@
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, ContentBlock, Implementation,
 };
 use rmcp::ServiceExt as _;
-use ward::audit::{AuditLog, AuditOptions};
+use ward::audit::AuditOptions;
 use ward::server;
 
 use crate::LoadArgs;
@@ -44,45 +43,19 @@ pub struct AuditArgs {
     audit_redact: String,
 }
 
-/// An open audit log that is flushed when dropped, so the last records of
-/// a run reach the file before ward exits.
-pub struct Audit(Option<AuditLog>);
-
 impl AuditArgs {
-    /// The log's path, if one was asked for: ward's own state, out of every
-    /// plugin's grants (a plugin could otherwise rewrite the record of its calls).
-    pub fn path(&self) -> Option<&std::path::Path> {
-        self.audit_log.as_deref()
+    /// The log's options, if one was asked for.
+    pub fn options(&self) -> Option<AuditOptions> {
+        let path = self.audit_log.as_ref()?;
+        Some(AuditOptions {
+            redact_keys: self.audit_redact.clone(),
+            ..AuditOptions::new(path)
+        })
     }
 
     /// Opens the log if one was asked for.
-    pub fn open(&self) -> Result<Audit> {
-        let Some(path) = &self.audit_log else {
-            return Ok(Audit(None));
-        };
-        let options = AuditOptions {
-            redact_keys: self.audit_redact.clone(),
-            ..AuditOptions::new(path)
-        };
-        Ok(Audit(Some(AuditLog::open(&options)?)))
-    }
-}
-
-impl Audit {
-    /// The log, for `ServerOptions::audit`.
-    pub fn log(&self) -> Option<AuditLog> {
-        self.0.clone()
-    }
-}
-
-impl Drop for Audit {
-    fn drop(&mut self) {
-        if let Some(log) = &self.0 {
-            log.flush(Duration::from_secs(5));
-            if log.dropped() > 0 {
-                tracing::warn!("the audit log dropped {} records", log.dropped());
-            }
-        }
+    pub fn open(&self) -> Result<server::Audit> {
+        server::Audit::open(self.options().as_ref())
     }
 }
 

@@ -531,7 +531,7 @@ impl<B: Backend> App<B> {
             ),
             _ => (StatusCode::BAD_REQUEST, None, None),
         };
-        let error = super::server::to_mcp_error(error);
+        let error = super::to_mcp_error(error);
         let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error});
         let mut response = Response::builder()
             .status(status)

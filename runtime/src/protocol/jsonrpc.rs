@@ -29,7 +29,9 @@ pub enum Inbound {
 }
 
 /// The methods ward serves. A request for one of these that rmcp could not
-/// parse has malformed params (-32602); anything else is -32601.
+/// parse has malformed params (-32602); anything else is -32601. Kept equal
+/// to what the handler answers by a test that sends every request rmcp
+/// models (`served_methods_are_the_methods_the_handler_serves`).
 pub(crate) const SERVED_METHODS: &[&str] = &[
     "initialize",
     "ping",
@@ -52,38 +54,35 @@ pub(crate) const SERVED_METHODS: &[&str] = &[
 ];
 
 impl Inbound {
-    /// What one line (without its newline) is.
+    /// What one line (without its newline) is: a message for rmcp, an
+    /// error reply, or nothing.
     pub fn from_line(line: &[u8]) -> Inbound {
-        classify(line)
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // RFC 8259 §8.1 lets a parser ignore a byte order mark.
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Inbound::Ignore;
+        }
+        // The fast path: a well-formed message parses once.
+        if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(line) {
+            return match message {
+                // rmcp parses a request it does not model, or one whose params
+                // do not fit its method, as a custom request.
+                ClientJsonRpcMessage::Request(request) => match &request.request {
+                    ClientRequest::CustomRequest(custom) => {
+                        let value = serde_json::from_slice(line).unwrap_or(Value::Null);
+                        Inbound::Reply(error_line(
+                            Some(request.id.clone()),
+                            method_error(&custom.method, &value),
+                        ))
+                    }
+                    _ => Inbound::Message(Box::new(ClientJsonRpcMessage::Request(request))),
+                },
+                message => Inbound::Message(Box::new(message)),
+            };
+        }
+        diagnose(line)
     }
-}
-
-fn classify(line: &[u8]) -> Inbound {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    // RFC 8259 §8.1 lets a parser ignore a byte order mark.
-    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return Inbound::Ignore;
-    }
-    // The fast path: a well-formed message parses once.
-    if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(line) {
-        return match message {
-            // rmcp parses a request it does not model, or one whose params
-            // do not fit its method, as a custom request.
-            ClientJsonRpcMessage::Request(request) => match &request.request {
-                ClientRequest::CustomRequest(custom) => {
-                    let value = serde_json::from_slice(line).unwrap_or(Value::Null);
-                    Inbound::Reply(error_line(
-                        Some(request.id.clone()),
-                        method_error(&custom.method, &value),
-                    ))
-                }
-                _ => Inbound::Message(Box::new(ClientJsonRpcMessage::Request(request))),
-            },
-            message => Inbound::Message(Box::new(message)),
-        };
-    }
-    diagnose(line)
 }
 
 /// Why a line that is not a well-formed message is not one.
@@ -257,7 +256,7 @@ mod tests {
     use super::*;
 
     fn reply(line: &[u8]) -> Value {
-        match classify(line) {
+        match Inbound::from_line(line) {
             Inbound::Reply(bytes) => serde_json::from_slice(&bytes).unwrap(),
             other => panic!(
                 "expected a reply to {:?}, got {other:?}",
@@ -319,21 +318,21 @@ mod tests {
     #[test]
     fn good_and_silent_lines() {
         assert!(matches!(
-            classify(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\r"),
+            Inbound::from_line(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\r"),
             Inbound::Message(_)
         ));
         assert!(matches!(
-            classify(b"\xEF\xBB\xBF{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"),
+            Inbound::from_line(b"\xEF\xBB\xBF{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"),
             Inbound::Message(_)
         ));
-        assert!(matches!(classify(b"   "), Inbound::Ignore));
+        assert!(matches!(Inbound::from_line(b"   "), Inbound::Ignore));
         // A malformed notification or response has no one to answer.
         assert!(matches!(
-            classify(b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":[1]}"),
+            Inbound::from_line(b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":[1]}"),
             Inbound::Ignore | Inbound::Message(_)
         ));
         assert!(matches!(
-            classify(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":5}"),
+            Inbound::from_line(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":5}"),
             Inbound::Ignore | Inbound::Message(_)
         ));
     }

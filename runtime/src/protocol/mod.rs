@@ -9,6 +9,11 @@
 //! - [`transport`]: newline-delimited JSON-RPC on byte streams, where every
 //!   hostile line gets its JSON-RPC error and the server keeps serving;
 //!   [`serve_stdio`] for `ward serve`, [`serve_io`] for anything else.
+//!   Beside it, one concern each: `pagination` (cursors, and what the four
+//!   `*/list` results share, so one handler serves them), `notify` (which
+//!   event reaches which listener as which notification) and `answer` (how
+//!   a request to a plugin ends: the one error mapping, audit outcome,
+//!   metrics, span).
 //! - `client`: what a guest asks a legacy client (sampling, elicitation,
 //!   roots), checked against the client's capabilities before it is sent.
 //! - [`replay`]: the same questions to a 2026-07-28 client, as
@@ -24,9 +29,12 @@
 //! The handler does not know its transport: tests drive it over in-memory
 //! pipes with rmcp's own client.
 
+mod answer;
 mod client;
 pub mod http;
 pub mod jsonrpc;
+mod notify;
+mod pagination;
 pub mod replay;
 pub mod server;
 pub mod transport;
@@ -34,8 +42,17 @@ pub mod transport;
 #[cfg(test)]
 mod tests;
 
+pub use answer::to_mcp_error;
 pub use http::{HttpListener, HttpOptions};
 pub use replay::StateKey;
 pub use server::tasks::Tasks;
-pub use server::{to_mcp_error, ServerOptions, WardServer, SUPPORTED_PROTOCOL_VERSIONS};
+pub use server::{ServerOptions, WardServer, SUPPORTED_PROTOCOL_VERSIONS};
 pub use transport::{serve_io, serve_stdio, serve_stdio_with};
+
+/// Locks a mutex whose data stays valid even if a holder panicked (a set of
+/// URIs, a level, a table of tasks).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

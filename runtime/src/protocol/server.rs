@@ -18,33 +18,32 @@
 // SEP-2577 for the stateless era, but the legacy era still needs them.
 #![allow(deprecated)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use base64::Engine as _;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
     CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse, Implementation,
-    InitializeRequestParams, InitializeResult, InputRequiredResult, InputResponses,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    LoggingLevel, LoggingMessageNotification, LoggingMessageNotificationParam,
-    PaginatedRequestParams, ProgressNotificationParam, PromptListChangedNotification,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ResourceListChangedNotification, ResourceUpdatedNotification, ResourceUpdatedNotificationParam,
-    ServerCapabilities, ServerConfig, ServerNotification, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, ToolListChangedNotification,
-    UnsubscribeRequestParams,
+    InitializeRequestParams, InitializeResult, InputResponses, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
-use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use tokio::sync::{broadcast, mpsc};
-use tokio_util::sync::CancellationToken;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
+// The children (`tasks`) end their answers and forward guest events the
+// same way, through these names.
+use super::answer::{finish, metered, to_mcp_error, trace_outcome, Answer, Reply};
 use super::client::LegacyClient;
+use super::lock;
+use super::notify::{self, EventForwarder, Session};
+use super::pagination::{page, Listing};
 use super::replay::{self, Replay, StateKey};
 
 /// `tools/call` as a task (the `io.modelcontextprotocol/tasks` extension).
@@ -53,9 +52,7 @@ use super::replay::{self, Replay, StateKey};
 #[path = "tasks.rs"]
 pub mod tasks;
 use crate::audit::{Caller, Scope};
-use crate::backend::{
-    Backend, BackendError, CallContext, ClientHandle, GuestEvent, ServedBy, ServerEvent,
-};
+use crate::backend::{Backend, BackendError, CallContext, ClientHandle, ServedBy};
 use crate::telemetry::{self, Item};
 
 /// The protocol versions ward implements, oldest first. Older versions
@@ -114,40 +111,10 @@ impl Default for ServerOptions {
     }
 }
 
-/// Per-connection state of a legacy session. Stateless (2026-07-28)
-/// requests never read it, except through `logging/setLevel` which only
-/// legacy clients send.
-#[derive(Debug)]
-struct Session {
-    /// Set by `logging/setLevel`.
-    log_level: Mutex<LoggingLevel>,
-    /// URIs passed to `resources/subscribe` and not yet unsubscribed.
-    subscriptions: Mutex<HashSet<String>>,
-    /// Whether the server-event task of this connection runs.
-    pump_started: AtomicBool,
-    /// Ends the server-event task and open `subscriptions/listen` streams
-    /// when the connection ends.
-    shutdown: CancellationToken,
-    /// Event receivers opened for `subscriptions/listen` requests before
-    /// rmcp sends their acknowledgement, keyed by the request's task.
-    early_listeners: Mutex<HashMap<tokio::task::Id, EarlyListener>>,
-}
-
-/// A receiver of server events opened for a `subscriptions/listen` request
-/// before its acknowledgement went out.
-#[derive(Debug)]
-struct EarlyListener {
-    opened: Instant,
-    events: broadcast::Receiver<ServerEvent>,
-}
-
-/// How long an [`EarlyListener`] waits for its `listen` call. Only a failed
-/// acknowledgement (the client went away) leaves one unclaimed.
-const EARLY_LISTENER_TTL: Duration = Duration::from_secs(60);
-
-/// The MCP handler of one connection: capabilities, pagination, the error
-/// mapping and the notification routing live here; everything about plugins
-/// lives behind `B`.
+/// The MCP handler of one connection: capabilities and one method per MCP
+/// request live here (pagination in `pagination.rs`, who hears which
+/// event in `notify.rs`, how an answer ends in `answer.rs`); everything
+/// about plugins lives behind `B`.
 #[derive(Debug)]
 pub struct WardServer<B: Backend> {
     backend: Arc<B>,
@@ -170,13 +137,7 @@ impl<B: Backend> WardServer<B> {
                 page_size: options.page_size.max(1),
                 ..options
             },
-            session: Arc::new(Session {
-                log_level: Mutex::new(default_level),
-                subscriptions: Mutex::default(),
-                pump_started: AtomicBool::new(false),
-                shutdown: CancellationToken::new(),
-                early_listeners: Mutex::default(),
-            }),
+            session: Arc::new(Session::new(default_level)),
         }
     }
 
@@ -355,7 +316,7 @@ impl<B: Backend> WardServer<B> {
         let events = self.backend.subscribe();
         let session = self.session.clone();
         let operator = self.caller(context).is_none_or(|c| c.scopes.is_none());
-        tokio::spawn(pump_server_events(
+        tokio::spawn(notify::pump_server_events(
             events,
             context.peer.clone(),
             session,
@@ -381,6 +342,20 @@ impl<B: Backend> WardServer<B> {
             (None, None)
         }
     }
+
+    /// The one `*/list` handler: a page of the catalog list `L` as the
+    /// caller sees it, with the era's cache hints.
+    fn list<L: Listing>(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<L, ErrorData> {
+        let _span = telemetry::request_span(context, L::METHOD, Item::None);
+        let catalog = self.catalog(context);
+        let (items, next_cursor) =
+            page(L::items(&catalog), request.as_ref(), self.options.page_size)?;
+        Ok(L::page(items, next_cursor, self.cache_hints(context)))
+    }
 }
 
 impl<B: Backend> Drop for WardServer<B> {
@@ -394,75 +369,6 @@ fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
     context
         .protocol_version()
         .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
-}
-
-/// Locks a mutex whose data stays valid even if a holder panicked (a set of
-/// URIs, a level).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Ends an audit record with the request's outcome: `ok`,
-/// `input-required`, or `error` with the JSON-RPC code and message.
-fn finish<T>(audit: &Scope, result: &Result<Answer<T>, ErrorData>) {
-    match result {
-        Ok(Answer::Complete(_)) => audit.finish("ok", None),
-        Ok(Answer::InputRequired(_)) => audit.finish("input-required", None),
-        Err(e) => audit.finish("error", Some((e.code.0, &e.message))),
-    }
-}
-
-/// Runs the handling of one request to a plugin item (`method`), and records
-/// it in the metrics (`--metrics`), if ward keeps them.
-async fn metered<T: Reply>(
-    method: &'static str,
-    request: impl Future<Output = Result<Answer<T>, ErrorData>>,
-) -> Result<Answer<T>, ErrorData> {
-    let Some(metered) = crate::metrics::Request::start(method) else {
-        return request.await;
-    };
-    let result = metered.scope(request).await;
-    metered.finish(match &result {
-        Ok(Answer::Complete(result)) if result.is_error() => crate::metrics::Answered::IsError,
-        Ok(Answer::Complete(_)) => crate::metrics::Answered::Ok,
-        Ok(Answer::InputRequired(_)) => crate::metrics::Answered::InputRequired,
-        Err(error) => crate::metrics::Answered::Error(error.code.0),
-    });
-    result
-}
-
-/// Records on a request's span how it ended (`telemetry.rs`).
-fn trace_outcome<T: Reply>(span: &tracing::Span, result: &Result<Answer<T>, ErrorData>) {
-    let tool_error = matches!(result, Ok(Answer::Complete(r)) if r.is_error());
-    telemetry::record_outcome(span, result.as_ref().err(), tool_error);
-}
-
-/// A result of a request to a plugin item: only a tool's can be an error.
-trait Reply {
-    /// Whether it is a tool result with `isError`.
-    fn is_error(&self) -> bool {
-        false
-    }
-}
-
-impl Reply for rmcp::model::CallToolResult {
-    fn is_error(&self) -> bool {
-        self.is_error == Some(true)
-    }
-}
-
-impl Reply for rmcp::model::ReadResourceResult {}
-impl Reply for rmcp::model::GetPromptResult {}
-impl Reply for CompleteResult {}
-
-/// How a request that may ask the client ended.
-enum Answer<T> {
-    /// With its result.
-    Complete(T),
-    /// With questions for a 2026-07-28 client, to be retried with answers.
-    InputRequired(InputRequiredResult),
 }
 
 /// A request that may be answered with an input-required result: what binds
@@ -497,290 +403,6 @@ impl Input<'_> {
             self.responses,
             capabilities,
         )
-    }
-}
-
-/// The one mapping from backend failures to JSON-RPC errors.
-///
-/// A tool that ran and failed is not an error here: the backend returns it
-/// as a result with `isError`. What is left is the request itself being
-/// wrong (-32602, with `data` naming what was asked for so clients can show
-/// it) or ward failing (-32603, with a message that is safe to show).
-pub fn to_mcp_error(error: BackendError) -> ErrorData {
-    let message = error.to_string();
-    match error {
-        BackendError::NotFound { what, name } => {
-            let key = if what.starts_with("resource") {
-                "uri"
-            } else {
-                "name"
-            };
-            ErrorData::invalid_params(
-                format!("{what} not found: {name}"),
-                Some(serde_json::json!({ key: name })),
-            )
-        }
-        BackendError::InvalidParams(message) => ErrorData::invalid_params(message, None),
-        BackendError::Internal(message) => ErrorData::internal_error(message, None),
-        BackendError::Forbidden {
-            ref required,
-            ref missing,
-            ..
-        } => ErrorData::new(
-            rmcp::model::ErrorCode(crate::backend::FORBIDDEN),
-            message,
-            Some(serde_json::json!({
-                "error": "insufficient_scope",
-                "requiredScopes": required,
-                "missingScopes": missing,
-            })),
-        ),
-        BackendError::RateLimited {
-            message,
-            retry_after,
-        } => ErrorData::new(
-            rmcp::model::ErrorCode(crate::backend::RATE_LIMITED),
-            message,
-            Some(serde_json::json!({
-                "retryAfterMs": retry_after.as_millis() as u64,
-            })),
-        ),
-        // Only a replayed request stops its guest, and it answers itself.
-        BackendError::Suspended(_) => ErrorData::internal_error(
-            "the plugin stopped to wait for the client, which cannot be asked here",
-            None,
-        ),
-    }
-}
-
-/// Cursor encoding: an opaque token to clients, an offset to us. The prefix
-/// lets a cursor from some other server (or a stale format) be rejected
-/// instead of silently misread.
-const CURSOR_PREFIX: &str = "ward:1:";
-
-fn encode_cursor(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{offset}"))
-}
-
-fn decode_cursor(cursor: &str) -> Option<usize> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    std::str::from_utf8(&bytes)
-        .ok()?
-        .strip_prefix(CURSOR_PREFIX)?
-        .parse()
-        .ok()
-}
-
-/// One page of `items` starting at `cursor`, and the cursor of the next page.
-///
-/// A cursor that ward did not issue is -32602. A cursor past the end (the
-/// catalog shrank between pages) is an empty last page, not an error: the
-/// client did nothing wrong. Pages index the snapshot each request reads, so
-/// a catalog swap between two pages can shift items by the number added or
-/// removed; clients hear about that through `list_changed`.
-fn page<T: Clone>(
-    items: &[T],
-    params: Option<&PaginatedRequestParams>,
-    page_size: usize,
-) -> Result<(Vec<T>, Option<String>), ErrorData> {
-    let start = match params.and_then(|params| params.cursor.as_deref()) {
-        None => 0,
-        Some(cursor) => decode_cursor(cursor).ok_or_else(|| {
-            ErrorData::invalid_params(
-                "invalid cursor: pass back a nextCursor from an earlier result",
-                Some(serde_json::json!({ "cursor": cursor })),
-            )
-        })?,
-    };
-    let start = start.min(items.len());
-    let end = start.saturating_add(page_size).min(items.len());
-    let next = (end < items.len()).then(|| encode_cursor(end));
-    Ok((items[start..end].to_vec(), next))
-}
-
-/// The numeric severity of a level (RFC 5424 order, least severe first),
-/// since rmcp's `LoggingLevel` has no `Ord`.
-fn severity(level: LoggingLevel) -> u8 {
-    match level {
-        LoggingLevel::Debug => 0,
-        LoggingLevel::Info => 1,
-        LoggingLevel::Notice => 2,
-        LoggingLevel::Warning => 3,
-        LoggingLevel::Error => 4,
-        LoggingLevel::Critical => 5,
-        LoggingLevel::Alert => 6,
-        LoggingLevel::Emergency => 7,
-    }
-}
-
-fn log_notification(level: LoggingLevel, logger: String, message: String) -> ServerNotification {
-    ServerNotification::LoggingMessageNotification(LoggingMessageNotification::new(
-        LoggingMessageNotificationParam::new(level, serde_json::Value::String(message))
-            .with_logger(logger),
-    ))
-}
-
-/// Sends the guest events of one request to the client.
-struct EventForwarder {
-    peer: Peer<RoleServer>,
-    progress_token: Option<rmcp::model::ProgressToken>,
-    min_level: Option<LoggingLevel>,
-    cancel: CancellationToken,
-}
-
-impl EventForwarder {
-    async fn forward(&self, event: GuestEvent) {
-        // After `notifications/cancelled` the client expects nothing more
-        // about this request; rmcp drops the response, we drop the rest.
-        if self.cancel.is_cancelled() {
-            return;
-        }
-        let notification = match event {
-            GuestEvent::Log {
-                level,
-                logger,
-                message,
-            } => {
-                let Some(min) = self.min_level else { return };
-                if severity(level) < severity(min) {
-                    return;
-                }
-                log_notification(level, logger, message)
-            }
-            GuestEvent::Progress {
-                progress,
-                total,
-                message,
-            } => {
-                let Some(token) = self.progress_token.clone() else {
-                    return;
-                };
-                let mut param = ProgressNotificationParam::new(token, progress);
-                param.total = total;
-                param.message = message;
-                ServerNotification::ProgressNotification(rmcp::model::ProgressNotification::new(
-                    param,
-                ))
-            }
-        };
-        if let Err(error) = self.peer.send_notification(notification).await {
-            tracing::debug!(%error, "dropping a request notification: the client is gone");
-        }
-    }
-}
-
-/// What one listener wants to hear about server events: the legacy session
-/// (all list changes, its subscribed URIs, logs at its level) or one
-/// `subscriptions/listen` stream (its accepted filter, no logs: the
-/// 2026-07-28 stream carries no `notifications/message`).
-struct Interest<'a> {
-    tools: bool,
-    resources: bool,
-    prompts: bool,
-    resource_uri: &'a (dyn Fn(&str) -> bool + Sync),
-    min_log_level: Option<LoggingLevel>,
-}
-
-/// The one mapping from a server event to the notifications a listener gets,
-/// shared by the legacy session task and `subscriptions/listen`.
-fn notifications_for(event: &ServerEvent, interest: &Interest<'_>) -> Vec<ServerNotification> {
-    let mut out = Vec::new();
-    match event {
-        ServerEvent::CatalogChanged(change) => {
-            if change.tools && interest.tools {
-                out.push(ServerNotification::ToolListChangedNotification(
-                    ToolListChangedNotification::default(),
-                ));
-            }
-            if change.resources && interest.resources {
-                out.push(ServerNotification::ResourceListChangedNotification(
-                    ResourceListChangedNotification::default(),
-                ));
-            }
-            if change.prompts && interest.prompts {
-                out.push(ServerNotification::PromptListChangedNotification(
-                    PromptListChangedNotification::default(),
-                ));
-            }
-        }
-        ServerEvent::ResourceUpdated(uri) => {
-            if (interest.resource_uri)(uri) {
-                out.push(ServerNotification::ResourceUpdatedNotification(
-                    ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(
-                        uri.clone(),
-                    )),
-                ));
-            }
-        }
-        ServerEvent::Log {
-            level,
-            logger,
-            message,
-        } => {
-            if let Some(min) = interest.min_log_level {
-                if severity(*level) >= severity(min) {
-                    out.push(log_notification(*level, logger.clone(), message.clone()));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// A receiver that fell behind missed events it cannot recover; the catalog
-/// may have changed in between, so tell the listener all lists changed.
-const EVERYTHING_CHANGED: ServerEvent =
-    ServerEvent::CatalogChanged(crate::backend::CatalogChange {
-        tools: true,
-        resources: true,
-        prompts: true,
-    });
-
-/// Forwards server events to a legacy client until the connection ends.
-async fn pump_server_events(
-    mut events: broadcast::Receiver<ServerEvent>,
-    peer: Peer<RoleServer>,
-    session: Arc<Session>,
-    operator: bool,
-) {
-    loop {
-        let event = tokio::select! {
-            _ = session.shutdown.cancelled() => return,
-            event = events.recv() => event,
-        };
-        let event = match event {
-            Ok(event) => event,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(
-                    missed,
-                    "client event task lagged; announcing every list as changed"
-                );
-                EVERYTHING_CHANGED
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        let notifications = {
-            let subscriptions = lock(&session.subscriptions);
-            let level = *lock(&session.log_level);
-            let is_subscribed = |uri: &str| subscriptions.contains(uri);
-            notifications_for(
-                &event,
-                &Interest {
-                    tools: true,
-                    resources: true,
-                    prompts: true,
-                    resource_uri: &is_subscribed,
-                    min_log_level: operator.then_some(level),
-                },
-            )
-        };
-        for notification in notifications {
-            if peer.send_notification(notification).await.is_err() {
-                return;
-            }
-        }
     }
 }
 
@@ -850,13 +472,7 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let _span = telemetry::request_span(&context, "tools/list", Item::None);
-        let catalog = self.catalog(&context);
-        let (tools, next_cursor) = page(&catalog.tools, request.as_ref(), self.options.page_size)?;
-        let mut result = ListToolsResult::with_all_items(tools);
-        result.next_cursor = next_cursor;
-        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
-        Ok(result)
+        self.list(request, &context)
     }
 
     async fn list_resources(
@@ -864,14 +480,7 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let _span = telemetry::request_span(&context, "resources/list", Item::None);
-        let catalog = self.catalog(&context);
-        let (items, next_cursor) =
-            page(&catalog.resources, request.as_ref(), self.options.page_size)?;
-        let mut result = ListResourcesResult::with_all_items(items);
-        result.next_cursor = next_cursor;
-        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
-        Ok(result)
+        self.list(request, &context)
     }
 
     async fn list_resource_templates(
@@ -879,17 +488,7 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let _span = telemetry::request_span(&context, "resources/templates/list", Item::None);
-        let catalog = self.catalog(&context);
-        let (items, next_cursor) = page(
-            &catalog.resource_templates,
-            request.as_ref(),
-            self.options.page_size,
-        )?;
-        let mut result = ListResourceTemplatesResult::with_all_items(items);
-        result.next_cursor = next_cursor;
-        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
-        Ok(result)
+        self.list(request, &context)
     }
 
     async fn list_prompts(
@@ -897,14 +496,7 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let _span = telemetry::request_span(&context, "prompts/list", Item::None);
-        let catalog = self.catalog(&context);
-        let (items, next_cursor) =
-            page(&catalog.prompts, request.as_ref(), self.options.page_size)?;
-        let mut result = ListPromptsResult::with_all_items(items);
-        result.next_cursor = next_cursor;
-        (result.ttl_ms, result.cache_scope) = self.cache_hints(&context);
-        Ok(result)
+        self.list(request, &context)
     }
 
     async fn call_tool(
@@ -1139,65 +731,17 @@ impl<B: Backend> ServerHandler for WardServer<B> {
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
         // rmcp calls this and then `listen` in the request's own task, but
-        // sends the acknowledgement in between: a client may act on it (call
-        // a tool that updates a resource) before `listen` runs. Subscribe to
-        // events now, keyed by the task, so nothing that happens after the
-        // acknowledgement is missed.
-        if let Some(task) = tokio::task::try_id() {
-            let mut early = lock(&self.session.early_listeners);
-            early.retain(|_, listener| listener.opened.elapsed() < EARLY_LISTENER_TTL);
-            let events = self.backend.subscribe();
-            early.insert(
-                task,
-                EarlyListener {
-                    opened: Instant::now(),
-                    events,
-                },
-            );
-        }
+        // sends the acknowledgement in between: subscribe to events now, so
+        // nothing that happens after the acknowledgement is missed.
+        self.session.open_early(|| self.backend.subscribe());
         // Everything ward can announce; rmcp intersects this with what was
         // requested and what the capabilities advertise.
         Some(requested.clone())
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let early = tokio::task::try_id()
-            .and_then(|task| lock(&self.session.early_listeners).remove(&task));
-        let mut events = early.map_or_else(|| self.backend.subscribe(), |early| early.events);
-        let sink = context.sink().clone();
-        let accepted = context.accepted().clone();
-        let uris: HashSet<String> = accepted
-            .resource_subscriptions
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let is_subscribed = |uri: &str| uris.contains(uri);
-        let interest = Interest {
-            tools: accepted.tools_list_changed == Some(true),
-            resources: accepted.resources_list_changed == Some(true),
-            prompts: accepted.prompts_list_changed == Some(true),
-            resource_uri: &is_subscribed,
-            min_log_level: None,
-        };
-        loop {
-            let event = tokio::select! {
-                _ = context.cancelled() => return Ok(()),
-                _ = self.session.shutdown.cancelled() => return Ok(()),
-                event = events.recv() => event,
-            };
-            let event = match event {
-                Ok(event) => event,
-                Err(broadcast::error::RecvError::Lagged(_)) => EVERYTHING_CHANGED,
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            };
-            for notification in notifications_for(&event, &interest) {
-                if let Err(error) = sink.send(notification).await {
-                    tracing::debug!(%error, "subscription stream ended");
-                    return Ok(());
-                }
-            }
-        }
+        notify::listen(&self.session, || self.backend.subscribe(), context).await;
+        Ok(())
     }
 
     async fn get_task(
@@ -1252,58 +796,5 @@ impl<B: Backend> ServerHandler for WardServer<B> {
             format!("method not found: {}", request.method),
             None,
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let items: Vec<u32> = (0..5).collect();
-        let (first, next) = page(&items, None, 2).unwrap();
-        assert_eq!(first, [0, 1]);
-        let params = PaginatedRequestParams::default().with_cursor(next);
-        let (second, next) = page(&items, Some(&params), 2).unwrap();
-        assert_eq!(second, [2, 3]);
-        let params = PaginatedRequestParams::default().with_cursor(next);
-        let (last, next) = page(&items, Some(&params), 2).unwrap();
-        assert_eq!(last, [4]);
-        assert!(next.is_none());
-
-        for bad in ["", "!!!", "d2FyZDoxOng", &encode_cursor(1)[1..]] {
-            let params = PaginatedRequestParams::default().with_cursor(Some(bad.to_owned()));
-            let error = page(&items, Some(&params), 2).unwrap_err();
-            assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{bad}");
-        }
-        // Past the end (the catalog shrank): an empty last page.
-        let params = PaginatedRequestParams::default().with_cursor(Some(encode_cursor(99)));
-        assert_eq!(page(&items, Some(&params), 2).unwrap(), (vec![], None));
-    }
-
-    #[test]
-    fn backend_errors_map_to_json_rpc_codes() {
-        let error = to_mcp_error(BackendError::NotFound {
-            what: "resource",
-            name: "x://y".into(),
-        });
-        assert_eq!(error.code.0, -32602);
-        assert_eq!(error.data, Some(serde_json::json!({"uri": "x://y"})));
-        let error = to_mcp_error(BackendError::NotFound {
-            what: "tool",
-            name: "nope".into(),
-        });
-        assert_eq!(error.data, Some(serde_json::json!({"name": "nope"})));
-        assert_eq!(
-            to_mcp_error(BackendError::InvalidParams("bad".into()))
-                .code
-                .0,
-            -32602
-        );
-        assert_eq!(
-            to_mcp_error(BackendError::Internal("boom".into())).code.0,
-            -32603
-        );
     }
 }

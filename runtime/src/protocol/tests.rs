@@ -809,3 +809,220 @@ async fn stateless_raw_requests_need_meta_and_eof_ends_the_server() {
     assert_eq!(replies[2]["result"]["ttlMs"], 0);
     assert_eq!(replies[2]["result"]["cacheScope"], "public");
 }
+
+/// Every request rmcp models, by its variant of `ClientRequest`, so the
+/// test below can tell that it sent each one. `ClientRequest` is
+/// `#[non_exhaustive]`, so a new rmcp that models a new request is not a
+/// compile error here; rmcp is pinned (`=` in Cargo.toml), and its upgrade
+/// must add the request to this list and to [`every_modeled_request`].
+fn variant(request: &ClientRequest) -> usize {
+    match request {
+        ClientRequest::PingRequest(_) => 0,
+        ClientRequest::InitializeRequest(_) => 1,
+        ClientRequest::DiscoverRequest(_) => 2,
+        ClientRequest::CompleteRequest(_) => 3,
+        ClientRequest::SetLevelRequest(_) => 4,
+        ClientRequest::GetPromptRequest(_) => 5,
+        ClientRequest::ListPromptsRequest(_) => 6,
+        ClientRequest::ListResourcesRequest(_) => 7,
+        ClientRequest::ListResourceTemplatesRequest(_) => 8,
+        ClientRequest::ReadResourceRequest(_) => 9,
+        ClientRequest::SubscriptionsListenRequest(_) => 10,
+        ClientRequest::SubscribeRequest(_) => 11,
+        ClientRequest::UnsubscribeRequest(_) => 12,
+        ClientRequest::CallToolRequest(_) => 13,
+        ClientRequest::ListToolsRequest(_) => 14,
+        ClientRequest::GetTaskRequest(_) => 15,
+        ClientRequest::UpdateTaskRequest(_) => 16,
+        ClientRequest::CancelTaskRequest(_) => 17,
+        ClientRequest::ListSkillsRequest(_) => 18,
+        ClientRequest::GetSkillRequest(_) => 19,
+        ClientRequest::ReadResourceDirectoryRequest(_) => 20,
+        ClientRequest::CustomRequest(_) => usize::MAX,
+        _ => usize::MAX,
+    }
+}
+
+/// How many requests [`variant`] numbers.
+const MODELED_REQUESTS: usize = 21;
+
+/// One well-formed request of every kind rmcp models (method, params), so
+/// whether the handler serves it is decided by the handler, not by a parse
+/// error; plus a method nobody models.
+fn every_modeled_request() -> Vec<(&'static str, Value)> {
+    vec![
+        ("ping", json!({})),
+        (
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {},
+                               "clientInfo": {"name": "raw", "version": "0"}}),
+        ),
+        ("server/discover", json!({})),
+        (
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "hello"},
+                                        "argument": {"name": "a", "value": ""}}),
+        ),
+        ("logging/setLevel", json!({"level": "info"})),
+        ("prompts/get", json!({"name": "hello"})),
+        ("prompts/list", json!({})),
+        ("resources/list", json!({})),
+        ("resources/templates/list", json!({})),
+        ("resources/read", json!({"uri": "test://static"})),
+        (
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true}}),
+        ),
+        ("resources/subscribe", json!({"uri": "test://static"})),
+        ("resources/unsubscribe", json!({"uri": "test://static"})),
+        ("tools/call", json!({"name": "echo"})),
+        ("tools/list", json!({})),
+        ("tasks/get", json!({"taskId": "no-such-task"})),
+        (
+            "tasks/update",
+            json!({"taskId": "no-such-task", "inputResponses": {}}),
+        ),
+        ("tasks/cancel", json!({"taskId": "no-such-task"})),
+        ("skills/list", json!({})),
+        ("skills/get", json!({"uri": "skill://none/SKILL.md"})),
+        ("resources/directory/read", json!({"uri": "test://dir/"})),
+    ]
+}
+
+/// Sends `requests` (ids 0..) after `preamble` and returns, per request,
+/// the JSON-RPC error code it was answered with (`None`: a result, or a
+/// `subscriptions/listen` stream that was acknowledged).
+async fn error_codes(preamble: Vec<Vec<u8>>, requests: Vec<Value>) -> Vec<Option<i64>> {
+    let (backend, _started) = FakeBackend::new(0);
+    let (client_io, server_io) = tokio::io::duplex(1 << 20);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    let server = tokio::spawn(
+        WardServer::with_options(backend, ServerOptions::default())
+            .serve_io(server_read, server_write),
+    );
+    let (client_read, mut client_write) = tokio::io::split(client_io);
+    let listen = requests
+        .iter()
+        .position(|r| r["method"] == "subscriptions/listen");
+    for line in preamble
+        .into_iter()
+        .chain(requests.iter().map(|r| format!("{r}\n").into_bytes()))
+    {
+        client_write.write_all(&line).await.unwrap();
+    }
+    let mut codes: Vec<Option<Option<i64>>> = vec![None; requests.len()];
+    let mut reader = BufReader::new(client_read);
+    let mut line = String::new();
+    while codes.iter().any(Option::is_none) {
+        line.clear();
+        let n = tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line))
+            .await
+            .unwrap_or_else(|_| panic!("unanswered: {requests:?} {codes:?}"))
+            .unwrap();
+        assert!(n > 0, "the server closed its output");
+        let reply: Value = serde_json::from_str(&line).unwrap();
+        if reply["method"] == "notifications/subscriptions/acknowledged" {
+            if let Some(listen) = listen {
+                codes[listen] = Some(None);
+            }
+            continue;
+        }
+        if let Some(id) = reply["id"].as_u64() {
+            codes[id as usize] = Some(reply["error"]["code"].as_i64());
+        }
+    }
+    drop(client_write);
+    server.abort();
+    codes.into_iter().map(Option::unwrap).collect()
+}
+
+/// `SERVED_METHODS` (which decides -32602 vs -32601 for a malformed request)
+/// is kept by hand beside the handler; this is what keeps it honest. Every
+/// request rmcp models is sent well-formed in both eras: a method is served
+/// if some era answers it with anything but -32601 method not found, and
+/// the served methods must be exactly `SERVED_METHODS`.
+#[tokio::test]
+async fn served_methods_are_the_methods_the_handler_serves() {
+    let samples = every_modeled_request();
+    let mut seen = std::collections::BTreeSet::new();
+    for (method, params) in &samples {
+        let message = json!({"jsonrpc": "2.0", "id": 0, "method": method, "params": params});
+        let parsed: rmcp::model::ClientJsonRpcMessage =
+            serde_json::from_value(message).unwrap_or_else(|e| panic!("{method}: {e}"));
+        let rmcp::model::ClientJsonRpcMessage::Request(request) = parsed else {
+            panic!("{method}: not a request");
+        };
+        let index = variant(&request.request);
+        assert!(index < MODELED_REQUESTS, "{method}: rmcp does not model it");
+        assert!(seen.insert(index), "{method}: sent twice");
+    }
+    assert_eq!(
+        seen.len(),
+        MODELED_REQUESTS,
+        "a request rmcp models is not sent"
+    );
+
+    let request = |id: usize, method: &str, params: &Value| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    // Legacy: after `initialize`, without per-request `_meta`.
+    let (init, rest): (Vec<_>, Vec<_>) = samples.iter().partition(|(m, _)| *m == "initialize");
+    let preamble = vec![
+        format!("{}\n", request(usize::MAX, init[0].0, &init[0].1))
+            .replace(&usize::MAX.to_string(), "\"init\"")
+            .into_bytes(),
+        line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+    ];
+    let legacy = error_codes(
+        preamble,
+        rest.iter()
+            .enumerate()
+            .map(|(id, (method, params))| request(id, method, params))
+            .collect(),
+    )
+    .await;
+    // Stateless (2026-07-28): every request carries its `_meta`.
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let stateless = error_codes(
+        vec![],
+        samples
+            .iter()
+            .enumerate()
+            .map(|(id, (method, params))| {
+                let mut params = params.clone();
+                params["_meta"] = meta.clone();
+                request(id, method, &params)
+            })
+            .collect(),
+    )
+    .await;
+
+    let not_found = Some(-32601);
+    let mut served = std::collections::BTreeSet::new();
+    let mut unserved = std::collections::BTreeSet::new();
+    for (id, (method, _)) in samples.iter().enumerate() {
+        let in_legacy = rest
+            .iter()
+            .position(|(m, _)| m == method)
+            .map(|i| legacy[i]);
+        // `initialize` is answered in the preamble of the legacy session.
+        let answered = *method == "initialize"
+            || in_legacy.is_some_and(|code| code != not_found)
+            || stateless[id] != not_found;
+        match answered {
+            true => served.insert(*method),
+            false => unserved.insert(*method),
+        };
+    }
+    let claimed: std::collections::BTreeSet<&str> =
+        super::jsonrpc::SERVED_METHODS.iter().copied().collect();
+    assert_eq!(
+        served, claimed,
+        "jsonrpc::SERVED_METHODS differs from what the handler serves \
+         (legacy codes {legacy:?}, stateless codes {stateless:?})"
+    );
+    // Not vacuous: rmcp models requests ward does not serve, and they are
+    // refused as not found.
+    assert!(!unserved.is_empty(), "{unserved:?}");
+}

@@ -1,5 +1,13 @@
-//! Start-up: build the runtime, load the plugin directory, and hand back the
-//! registry the protocol layer serves. `serve` and `check` share this code.
+//! Running ward: everything `main.rs` calls once it has parsed the command
+//! line, so the command line is only flags and exit codes, and tests can
+//! run ward without the binary.
+//!
+//! - here: start-up. Build the runtime, load the plugin directory, and hand
+//!   back the registry the protocol layer serves ([`start`]); `serve`,
+//!   `check` and `call` share it.
+//! - [`serve()`] (`serve.rs`): `ward serve`, the registry served over stdio
+//!   and/or HTTP, with the watcher, metrics, audit log and signals.
+//! - [`check()`] (`check.rs`): `ward check`, a [`Report`] of what loads.
 //!
 //! `serve` waits for the directory at most [`DEFAULT_STARTUP_WAIT`] before it
 //! answers clients: in the usual case every plugin is loaded by then and the
@@ -9,13 +17,20 @@
 //! `list_changed`, or is refused with a warning to clients. `check` waits for
 //! every plugin.
 
+mod check;
+mod serve;
+
+pub use check::{check, Report};
+pub use serve::{serve, Http, Metrics, Serve};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rmcp::model::LoggingLevel;
 
+use crate::audit::{AuditLog, AuditOptions};
 use crate::backend::ServerEvent;
 use crate::cache::Cache;
 use crate::loader::{self, LoadError, Loader};
@@ -59,11 +74,54 @@ pub const DEFAULT_STARTUP_WAIT: Duration = Duration::from_secs(10);
 /// The plugin directory used when none is given: `$XDG_DATA_HOME/ward/plugins`
 /// or `~/.local/share/ward/plugins`.
 pub fn default_plugin_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .map(|d| d.join("ward/plugins"))
+    crate::dirs::data_home().map(|d| d.join("ward/plugins"))
+}
+
+/// The plugin directory `ward serve` uses: `dir`, else the default one,
+/// created if missing. Either way it must be a directory.
+pub fn plugin_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
+    let plugins = match dir {
+        Some(dir) => dir,
+        None => {
+            let dir = default_plugin_dir()
+                .context("no plugin directory given and $HOME is not set; pass --plugins DIR")?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir
+        }
+    };
+    anyhow::ensure!(
+        plugins.is_dir(),
+        "plugin directory {} does not exist; create it or pass another --plugins DIR",
+        plugins.display()
+    );
+    Ok(plugins)
+}
+
+/// An open audit log (or none) that is flushed when dropped, so the last
+/// records of a run reach the file before ward exits.
+pub struct Audit(Option<AuditLog>);
+
+impl Audit {
+    /// Opens the log if one is asked for.
+    pub fn open(options: Option<&AuditOptions>) -> Result<Self> {
+        Ok(Self(options.map(AuditLog::open).transpose()?))
+    }
+
+    /// The log, for `ServerOptions::audit`.
+    pub fn log(&self) -> Option<AuditLog> {
+        self.0.clone()
+    }
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        if let Some(log) = &self.0 {
+            log.flush(Duration::from_secs(5));
+            if log.dropped() > 0 {
+                tracing::warn!("the audit log dropped {} records", log.dropped());
+            }
+        }
+    }
 }
 
 /// A started ward: the registry and the loader that fills it.
