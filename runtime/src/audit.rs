@@ -462,8 +462,8 @@ impl Redactor {
 
 /// One request being audited: created when it arrives, finished when it
 /// is answered. The protocol layer holds it; the plugin fills in its
-/// [`ServedBy`]; requests the plugin sends to the client are recorded with
-/// it as their parent.
+/// `ServedBy` (`backend.rs`); requests the plugin sends to the client are
+/// recorded with it as their parent.
 #[derive(Clone)]
 pub struct Scope(Arc<ScopeInner>);
 

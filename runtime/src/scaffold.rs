@@ -17,6 +17,8 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 
+use crate::sandbox::policy::MAX_PREFIX_LEN;
+
 /// componentize-py version the Python template pins (keep in sync with
 /// `xtask/src/polyglot.rs`; a test checks).
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -283,14 +285,19 @@ fn is_vendored(rel: &str) -> bool {
     )
 }
 
+/// A name whose plugin loads without a `[names] prefix`: a valid name
+/// (`registry::valid_name`) that is also a valid prefix (no `_`, at most
+/// `MAX_PREFIX_LEN` bytes), starting with a letter so that it is a valid
+/// package name in every language.
 fn validate_name(name: &str) -> Result<()> {
-    let ok = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let ok = crate::registry::valid_name(name)
+        && name.len() <= MAX_PREFIX_LEN
+        && !name.contains('_')
+        && name.starts_with(|c: char| c.is_ascii_alphabetic());
     if !ok {
         // `_` separates a plugin's name from its tools' (`hello_greet`), so
-        // ward refuses to load a plugin whose name holds one.
-        bail!("invalid plugin name {name:?}: use 1-64 ASCII letters, digits or '-', starting with a letter ('_' separates the plugin's name from its tools' names)");
+        // a plugin whose name holds one needs a prefix of its own.
+        bail!("invalid plugin name {name:?}: use 1-{MAX_PREFIX_LEN} ASCII letters, digits or '-', starting with a letter ('_' separates the plugin's name from its tools' names)");
     }
     Ok(())
 }
@@ -457,7 +464,7 @@ mod tests {
     fn refuses_bad_names_and_non_empty_dirs() {
         let tmp = tempfile::tempdir().unwrap();
         // `a_b` would load as a plugin no tool name can carry (`_` separates).
-        for bad in ["", "1abc", "a b", "a/b", "../x", "a_b", &"x".repeat(65)] {
+        for bad in ["", "1abc", "a b", "a/b", "../x", "a_b", &"x".repeat(64)] {
             assert!(
                 scaffold(bad, Lang::Python, tmp.path(), None).is_err(),
                 "{bad:?}"

@@ -397,6 +397,9 @@ async fn a_call_cancelled_by_the_client_is_interrupted() {
     let dir = plugins();
     let ward = HttpWard::start(&dir, &[], &[]).await;
     let client = ward.connect(Era::Legacy("2025-11-25"), None).await;
+    // Loading the plugin was a call too: wait for the next one.
+    let started = "call started plugin=hostile";
+    let loads = ward.log().matches(started).count();
     let request = ClientRequest::CallToolRequest(Request::new(
         CallToolRequestParams::new("hostile_spin").with_arguments(obj(json!({}))),
     ));
@@ -406,7 +409,8 @@ async fn a_call_cancelled_by_the_client_is_interrupted() {
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Cancel only once the call is running.
+    ward.wait_log_count(started, loads + 1).await;
     handle.cancel(Some("test".into())).await.unwrap();
     ward.wait_log("cancelled by the client").await;
     // Still serving.

@@ -187,8 +187,10 @@ async fn fifty_rapid_replacements_never_fail_a_call() {
         let tmp = dir.path().join("greeter.tmp");
         std::fs::write(&tmp, &versions[i % 2]).unwrap();
         std::fs::rename(&tmp, dir.path().join("greeter.wasm")).unwrap();
+        // Paces the swaps, so that calls run across many reloads.
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
+    // Calls go on across the last reloads too.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let calls = caller.await.unwrap();

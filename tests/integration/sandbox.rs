@@ -115,6 +115,9 @@ async fn a_guest_blocked_in_a_host_call_hits_the_wall_clock() {
 async fn a_cancelled_call_is_interrupted_and_answers_nothing() {
     let dir = hostile(None);
     let mut ward = Ward::start(dir.path()).await;
+    // Loading the plugin was a call too: wait for the next one.
+    let started = "call started plugin=hostile";
+    let loads = ward.log().matches(started).count();
     let request = ClientRequest::CallToolRequest(Request::new(
         CallToolRequestParams::new("hostile_spin").with_arguments(obj(json!({}))),
     ));
@@ -124,7 +127,8 @@ async fn a_cancelled_call_is_interrupted_and_answers_nothing() {
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Cancel only once the call is running.
+    wait_log_count(&ward, started, loads + 1, &[]).await;
     handle.cancel(Some("test".into())).await.unwrap();
     ward.wait_log("cancelled by the client").await;
     still_serving(&ward).await;

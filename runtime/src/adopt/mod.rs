@@ -26,9 +26,9 @@
 //!   edits the policy. A plugin that was signed stays signed: its upgrade
 //!   needs a signature too.
 
-pub mod oci;
-pub mod signature;
-pub mod trust;
+pub(crate) mod oci;
+pub(crate) mod signature;
+pub(crate) mod trust;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -535,11 +535,8 @@ fn default_name(fetched: &Fetched) -> Result<String> {
 
 /// A plugin name `ward add` accepts: a valid tool prefix, not `trust`.
 fn check_name(name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= crate::sandbox::policy::MAX_PREFIX_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let valid =
+        name.len() <= crate::sandbox::policy::MAX_PREFIX_LEN && crate::registry::valid_name(name);
     if !valid {
         bail!(
             "{name:?} cannot be a plugin name: use letters, digits, `_` and `-` (pass --name NAME)"

@@ -79,16 +79,10 @@ pub struct ComponentInfo {
 /// A component fetched from a registry.
 #[derive(Debug)]
 pub struct Pulled {
-    /// The reference asked for.
-    pub reference: Reference,
     /// The manifest's digest (`sha256:…`), computed from its bytes.
     pub digest: String,
     /// The component.
     pub wasm: Vec<u8>,
-    /// The config blob, when it parses.
-    pub config: Option<WasmConfig>,
-    /// The manifest's annotations.
-    pub annotations: BTreeMap<String, String>,
 }
 
 /// A connection to one registry.
@@ -314,21 +308,7 @@ impl Registry {
             .pull_blob(reference, layer, MAX_COMPONENT_BYTES)
             .await
             .context("downloading the component")?;
-        let config = if manifest.config.media_type == WASM_CONFIG_MEDIA_TYPE {
-            self.pull_blob(reference, &manifest.config, MAX_SMALL_BLOB_BYTES)
-                .await
-                .ok()
-                .and_then(|data| serde_json::from_slice(&data).ok())
-        } else {
-            None
-        };
-        Ok(Pulled {
-            reference: reference.clone(),
-            digest,
-            wasm,
-            config,
-            annotations: manifest.annotations.unwrap_or_default(),
-        })
+        Ok(Pulled { digest, wasm })
     }
 
     /// Downloads a blob of at most `max` bytes, verified against its digest.

@@ -1,14 +1,15 @@
 //! MCP over stdio and HTTP: the rmcp server handler and the transports. Knows MCP, not wasmtime.
 //!
-//! - [`server`]: [`WardServer`], a hand-written rmcp `ServerHandler` with one
+//! - `server`: [`WardServer`], a hand-written rmcp `ServerHandler` with one
 //!   method per MCP request, speaking the legacy `initialize` era
 //!   (2025-06-18, 2025-11-25) and the stateless 2026-07-28 era
 //!   (`server/discover`, per-request `_meta`, cache hints,
-//!   `subscriptions/listen`). It holds a [`Backend`](crate::Backend) and
+//!   `subscriptions/listen`). It holds a `Backend` (`crate::backend`) and
 //!   nothing else of ward.
-//! - [`transport`]: newline-delimited JSON-RPC on byte streams, where every
+//! - `transport`: newline-delimited JSON-RPC on byte streams, where every
 //!   hostile line gets its JSON-RPC error and the server keeps serving;
-//!   [`serve_stdio`] for `ward serve`, [`serve_io`] for anything else.
+//!   `serve_stdio_with` for `ward serve`, `WardServer::serve_io` for any
+//!   other byte streams.
 //!   Beside it, one concern each: `pagination` (cursors, and what the four
 //!   `*/list` results share, so one handler serves them), `notify` (which
 //!   event reaches which listener as which notification) and `answer` (how
@@ -16,7 +17,7 @@
 //!   metrics, span).
 //! - `client`: what a guest asks a legacy client (sampling, elicitation,
 //!   roots), checked against the client's capabilities before it is sent.
-//! - [`replay`]: the same questions to a 2026-07-28 client, as
+//! - `replay`: the same questions to a 2026-07-28 client, as
 //!   input-required results: the guest is stopped at its first unanswered
 //!   question and replayed with the answers; `requestState` is sealed.
 //! - `tasks` (a child of `server`): `tools/call` as a task, the
@@ -35,19 +36,18 @@ pub mod http;
 pub mod jsonrpc;
 mod notify;
 mod pagination;
-pub mod replay;
-pub mod server;
-pub mod transport;
+mod replay;
+mod server;
+mod transport;
 
 #[cfg(test)]
 mod tests;
 
-pub use answer::to_mcp_error;
-pub use http::{HttpListener, HttpOptions};
-pub use replay::StateKey;
-pub use server::tasks::Tasks;
-pub use server::{ServerOptions, WardServer, SUPPORTED_PROTOCOL_VERSIONS};
-pub use transport::{serve_io, serve_stdio, serve_stdio_with};
+pub(crate) use answer::to_mcp_error;
+pub use http::HttpOptions;
+pub(crate) use replay::StateKey;
+pub use server::{ServerOptions, WardServer};
+pub(crate) use transport::serve_stdio_with;
 
 /// Locks a mutex whose data stays valid even if a holder panicked (a set of
 /// URIs, a level, a table of tasks).

@@ -39,9 +39,6 @@ use crate::backend::{
 /// answer an elicitation, short enough that a leaked one soon expires.
 pub const STATE_TTL: Duration = Duration::from_secs(60 * 60);
 
-/// The shortest accepted key (HMAC-SHA256's block of security).
-pub const MIN_KEY_BYTES: usize = RequestStateCodec::MIN_KEY_LENGTH;
-
 /// The key that seals `requestState`, and how long a sealed state lasts.
 #[derive(Clone)]
 pub struct StateKey(Arc<RequestStateCodec>, Duration);
@@ -62,7 +59,9 @@ impl StateKey {
     }
 
     /// The key in the file at `path` (`--state-key-file`): its contents,
-    /// surrounding whitespace trimmed, at least [`MIN_KEY_BYTES`] long.
+    /// surrounding whitespace trimmed, at least
+    /// [`RequestStateCodec::MIN_KEY_LENGTH`] bytes long (HMAC-SHA256's block of
+    /// security).
     pub fn read_file(path: &std::path::Path) -> anyhow::Result<Self> {
         let bytes = std::fs::read(path)
             .map_err(|e| anyhow::anyhow!("reading the state key file {}: {e}", path.display()))?;

@@ -47,11 +47,6 @@ const EOF_GRACE: Duration = Duration::from_secs(60);
 /// (a terminal, a file) it falls back to tokio's blocking-pool stdio, which
 /// costs a thread hop per read and write (measured 75–100 µs vs 38 µs per
 /// round trip).
-pub async fn serve_stdio<B: Backend>(backend: Arc<B>) -> anyhow::Result<()> {
-    serve_stdio_with(backend, ServerOptions::default()).await
-}
-
-/// [`serve_stdio`] with non-default options.
 pub async fn serve_stdio_with<B: Backend>(
     backend: Arc<B>,
     options: ServerOptions,
@@ -62,20 +57,10 @@ pub async fn serve_stdio_with<B: Backend>(
         .await
 }
 
-/// Serves MCP on any byte streams until `reader` reaches EOF or `writer`
-/// fails. Used by [`serve_stdio`] and by tests over in-memory pipes.
-pub async fn serve_io<B, R, W>(backend: Arc<B>, reader: R, writer: W) -> anyhow::Result<()>
-where
-    B: Backend,
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    WardServer::new(backend).serve_io(reader, writer).await
-}
-
 impl<B: Backend> WardServer<B> {
     /// Serves this handler's connection on `reader`/`writer` with ward's
-    /// hardened line transport; see [`serve_io`]. (Named apart from rmcp's
+    /// hardened line transport, until `reader` reaches EOF or `writer` fails:
+    /// stdio for `ward serve`, in-memory pipes in tests. (Named apart from rmcp's
     /// `ServiceExt::serve`, which still works for rmcp's own transports.)
     pub async fn serve_io<R, W>(self, reader: R, writer: W) -> anyhow::Result<()>
     where

@@ -2,7 +2,7 @@
 //!
 //! This room holds the live set of plugins and the immutable snapshot every
 //! request reads. The control path (loader, watcher) inserts and removes
-//! plugins; each change builds a new [`Snapshot`] of exposed names and URIs
+//! plugins; each change builds a new `Snapshot` of exposed names and URIs
 //! → plugins from the whole set and swaps it in one step, so a request sees
 //! one consistent version from start to end and calls in flight finish on
 //! the plugin they started with.
@@ -11,17 +11,15 @@
 //! - `snapshot.rs`: who serves what, whatever the load order (routes and
 //!   the catalog), with `schema.rs` (plugin-supplied JSON Schemas, checked)
 //!   and `templates.rs` (URI templates, matched);
-//! - `serve.rs`: the request path, [`Backend`] for the registry: route,
-//!   admit, check arguments, take a cached answer, ask the plugin, and map
-//!   its failure with `plugin::answer` (the one place that decides between
-//!   an `isError` result and a JSON-RPC error);
+//! - `serve.rs`: the request path, `Backend` (`crate::backend`) for the
+//!   registry: route, admit, check arguments, take a cached answer, ask the
+//!   plugin, and map its failure with `plugin::answer` (the one place that
+//!   decides between an `isError` result and a JSON-RPC error);
 //! - `admission.rs`: who may use an item (`[access]`) and how often
 //!   (`[limits] rate`), checked before a guest runs.
 //!
 //! The registry never sees the guest's raw answers: `plugin/` hands it MCP
 //! values, measured against `limits.max-output`, or a `PluginError`.
-//!
-//! [`Backend`]: crate::backend::Backend
 
 mod admission;
 mod schema;
@@ -40,9 +38,9 @@ use crate::plugin::Plugin;
 use crate::service::rate::Limiter;
 use crate::service::redis::Shared;
 use crate::service::results::{ResultCache, DEFAULT_CACHE_BYTES};
-pub use schema::{MAX_PATTERNS, MAX_PATTERN_LEN, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
 use snapshot::{build, entry, Entry};
-pub use snapshot::{expose, valid_name, Refusal, Snapshot};
+pub(crate) use snapshot::{valid_name, Snapshot};
+// Public for the fuzz target (fuzz/fuzz_targets/uri_template.rs).
 #[doc(hidden)]
 pub use templates::UriTemplate;
 

@@ -28,7 +28,9 @@ use crate::service::access::ItemKind;
 /// The most resource templates of one plugin (overlaps are checked pairwise).
 pub const MAX_TEMPLATES_PER_PLUGIN: usize = 256;
 
-/// Exposed names must look like this (MCP's recommendation for tool names).
+/// Exposed names must look like this (MCP's recommendation for tool names):
+/// 1 to 64 letters, digits, `_` and `-`. The one check of that rule; a plugin
+/// name `ward add` accepts is one too (`adopt::check_name`).
 pub fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name

@@ -10,22 +10,19 @@
 //! into the user's message (`trap.rs`).
 
 pub mod budget;
-pub mod clock;
-pub mod env;
-pub mod fs;
-pub mod limits;
-pub mod lookup;
-pub mod net;
-pub mod outbound;
-pub mod output;
-pub mod policy;
-pub mod trap;
-pub mod wasi;
+pub(crate) mod clock;
+pub(crate) mod env;
+pub(crate) mod fs;
+pub(crate) mod limits;
+pub(crate) mod lookup;
+pub(crate) mod net;
+pub(crate) mod outbound;
+pub(crate) mod output;
+pub(crate) mod policy;
+pub(crate) mod trap;
+pub(crate) mod wasi;
 
-pub use net::{classify, AddrClass, AllowEntry, HostPattern, NetPolicy};
-pub use policy::{
-    format_duration, format_size, FsGrant, FsMode, Limits, Policy, PolicyError, Problem,
-};
+pub use policy::Policy;
 
 use std::sync::Arc;
 
@@ -35,9 +32,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 
-pub use budget::{Needs, Shared, Ticket};
-pub use clock::{Clock, Interrupt};
-pub use trap::{Failure, Stop};
+pub(crate) use budget::{Needs, Shared, Ticket};
+pub(crate) use clock::{Clock, Interrupt};
+pub(crate) use trap::{Failure, Stop};
 
 use budget::PluginShare;
 use limits::MemoryLimiter;

@@ -322,7 +322,7 @@ impl NetPolicy {
     /// An address listed literally (with a matching or no port) is allowed.
     /// Otherwise a non-public address (loopback, private, link-local, CGNAT,
     /// unspecified, multicast, broadcast, reserved, or an IPv6 form embedding
-    /// one of these; see [`classify`]) is refused whatever name led to it,
+    /// one of these; see [`AddrClass::of`]) is refused whatever name led to it,
     /// and a public address is allowed only if `host` is allowed by name.
     /// With no `host` (wasi:sockets, which connects by address), only listed
     /// addresses are allowed.
@@ -340,7 +340,7 @@ impl NetPolicy {
         if listed {
             return true;
         }
-        classify(ip) == AddrClass::Public
+        AddrClass::of(ip) == AddrClass::Public
             && host.is_some_and(|h| self.matches_host(&normalise_host(h), port))
     }
 
@@ -436,18 +436,20 @@ impl fmt::Display for AddrClass {
     }
 }
 
-/// Classifies an address. IPv6 forms that embed an IPv4 address (mapped
-/// `::ffff:0:0/96`, compatible `::/96`, NAT64 `64:ff9b::/96`, 6to4
-/// `2002::/16`) take the class of the embedded address when that is not
-/// public, so `::ffff:127.0.0.1` is loopback.
-pub fn classify(ip: IpAddr) -> AddrClass {
-    match ip {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => classify_v6(v6),
+impl AddrClass {
+    /// The class of an IP address. IPv6 forms that embed an IPv4 address
+    /// (mapped `::ffff:0:0/96`, compatible `::/96`, NAT64 `64:ff9b::/96`,
+    /// 6to4 `2002::/16`) take the class of the embedded address when that is
+    /// not public, so `::ffff:127.0.0.1` is loopback.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => v4_class(v4),
+            IpAddr::V6(v6) => v6_class(v6),
+        }
     }
 }
 
-fn classify_v4(ip: Ipv4Addr) -> AddrClass {
+fn v4_class(ip: Ipv4Addr) -> AddrClass {
     let [a, b, c, _] = ip.octets();
     match (a, b, c) {
         _ if ip.is_unspecified() => AddrClass::Unspecified,
@@ -469,7 +471,7 @@ fn classify_v4(ip: Ipv4Addr) -> AddrClass {
     }
 }
 
-fn classify_v6(ip: Ipv6Addr) -> AddrClass {
+fn v6_class(ip: Ipv6Addr) -> AddrClass {
     let s = ip.segments();
     let low_v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     if ip.is_unspecified() {
@@ -479,17 +481,17 @@ fn classify_v6(ip: Ipv6Addr) -> AddrClass {
         return AddrClass::Loopback;
     }
     if let Some(v4) = ip.to_ipv4_mapped() {
-        return classify_v4(v4);
+        return v4_class(v4);
     }
     match s {
         // IPv4-compatible (deprecated, never routed): ::a.b.c.d.
         [0, 0, 0, 0, 0, 0, ..] => AddrClass::Reserved,
         // NAT64 well-known prefix: the gateway connects to the embedded IPv4.
-        [0x64, 0xff9b, 0, 0, 0, 0, ..] => classify_v4(low_v4),
+        [0x64, 0xff9b, 0, 0, 0, 0, ..] => v4_class(low_v4),
         // Local-use NAT64 (RFC 8215): a private translator.
         [0x64, 0xff9b, 1, ..] => AddrClass::Private,
         // 6to4: the embedded IPv4 is in segments 1 and 2.
-        [0x2002, hi, lo, ..] => classify_v4(Ipv4Addr::new(
+        [0x2002, hi, lo, ..] => v4_class(Ipv4Addr::new(
             (hi >> 8) as u8,
             hi as u8,
             (lo >> 8) as u8,
@@ -680,7 +682,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        let c = |s: &str| classify(s.parse().unwrap());
+        let c = |s: &str| AddrClass::of(s.parse().unwrap());
         assert_eq!(c("8.8.8.8"), AddrClass::Public);
         assert_eq!(c("127.0.0.53"), AddrClass::Loopback);
         assert_eq!(c("10.0.0.1"), AddrClass::Private);

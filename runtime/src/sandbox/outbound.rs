@@ -63,7 +63,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::net::{classify, NetPolicy};
+use super::net::{AddrClass, NetPolicy};
 
 /// One plugin's network capability, built once at load: its allow list, and
 /// its name for refusals that say whose they were and how to allow them.
@@ -127,7 +127,7 @@ impl Network {
             what,
             format_args!(
                 "{host} resolves to {ip}, {}, which a host name never reaches unless the address is listed",
-                classify(ip)
+                AddrClass::of(ip)
             ),
             Some(&entry),
         );

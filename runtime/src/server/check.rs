@@ -33,7 +33,7 @@ impl Report {
 /// wait for them all) and reports.
 pub async fn check(config: &Config) -> Result<Report> {
     let started = super::start(config).await?;
-    let catalog = crate::Backend::catalog(&*started.registry);
+    let catalog = crate::backend::Backend::catalog(&*started.registry);
     let snapshot = started.registry.snapshot();
     Ok(Report {
         loaded: started.registry.plugin_names(),

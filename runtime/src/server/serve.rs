@@ -130,7 +130,7 @@ pub async fn serve(serve: Serve) -> Result<()> {
     }) = http
     else {
         tracing::info!(plugins = started.registry.plugin_names().len(), dir = %config.plugins.display(), "serving over stdio");
-        crate::serve_stdio_with(started.registry.clone(), options).await?;
+        crate::protocol::serve_stdio_with(started.registry.clone(), options).await?;
         return Ok(());
     };
     let auth_token = match &auth_token_file {
@@ -156,7 +156,7 @@ pub async fn serve(serve: Serve) -> Result<()> {
     tokio::spawn(shutdown_on_signal(shutdown.clone()));
     let http = tokio::spawn(listener.serve(started.registry.clone(), shutdown.clone()));
     if stdio {
-        let stdio = crate::serve_stdio_with(started.registry.clone(), options);
+        let stdio = crate::protocol::serve_stdio_with(started.registry.clone(), options);
         tokio::select! {
             result = stdio => {
                 result?;

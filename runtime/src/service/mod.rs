@@ -6,9 +6,9 @@
 //! `[limits]`, `[cache]`) and checked by the registry before a guest runs:
 //! a refused or cached request costs no guest run.
 
-pub mod access;
-pub mod rate;
-pub mod redis;
+pub(crate) mod access;
+pub(crate) mod rate;
+pub(crate) mod redis;
 pub mod results;
 
 use crate::plugin::Manifest;

@@ -73,9 +73,6 @@ pub struct Rates {
     pub per_plugin: Option<Rate>,
 }
 
-/// The `[limits]` keys this module reads.
-pub const KEYS: [&str; 4] = ["rate", "burst", "plugin-rate", "plugin-burst"];
-
 /// Parses the rate keys of `[limits]`.
 pub(crate) fn parse(p: &mut Problems, limits: &Table) -> Rates {
     Rates {
