@@ -24,6 +24,12 @@
 //! recently used entries are removed until the total is under the cap
 //! ([`DEFAULT_MAX_SIZE`] unless configured). A hit refreshes its entry's
 //! modification time, which is the "last used" time.
+//!
+//! Beside an artifact, the cache may keep what the plugin **listed** under
+//! one policy ([`Cache::listing`]), so that a restart can serve a plugin's
+//! lists without loading its code or running it (the loader decides which
+//! plugins qualify). A listing is data, not code: one that does not parse is
+//! a miss. It goes when its artifact is evicted.
 
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
@@ -56,6 +62,10 @@ const MAGIC: &[u8; 8] = b"wardc\0\0\x01";
 const HEADER: usize = 8 + 32 + 8 + 32;
 /// Extension of entries; other names in the directory are left alone.
 const EXTENSION: &str = "cwasm";
+/// Extension of listings, named `<entry stem>-<policy key>.listing`.
+const LISTING: &str = "listing";
+/// Largest listing read back.
+const MAX_LISTING: u64 = 4 << 20;
 /// Temporary files older than this are leftovers of a ward that died while
 /// storing, and are removed.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
@@ -106,6 +116,65 @@ impl Cache {
             .join(format!("{hex}-{:016x}.{EXTENSION}", hasher.finish()))
     }
 
+    fn listing_path(&self, engine: &Engine, digest: &Digest, key: &Digest) -> PathBuf {
+        let entry = self.path(engine, digest);
+        let stem = entry.file_stem().unwrap_or_default().to_string_lossy();
+        let key: String = key[..8].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{stem}-{key}.{LISTING}"))
+    }
+
+    /// What the plugin of `digest` listed under the policy whose key is
+    /// `key`, if it was stored; anything unreadable is a miss.
+    pub fn listing<T: serde::de::DeserializeOwned>(
+        &self,
+        engine: &Engine,
+        digest: &Digest,
+        key: &Digest,
+    ) -> Option<T> {
+        let path = self.listing_path(engine, digest, key);
+        let read = || -> Result<Option<T>> {
+            let Some((file, meta)) = self.open_checked(&path)? else {
+                return Ok(None);
+            };
+            if meta.len() > MAX_LISTING {
+                bail!("larger than {}", format_size(MAX_LISTING));
+            }
+            let mut text = Vec::with_capacity(meta.len() as usize);
+            (&file).take(MAX_LISTING).read_to_end(&mut text)?;
+            Ok(Some(serde_json::from_slice(&text)?))
+        };
+        read().unwrap_or_else(|e| {
+            tracing::debug!(
+                "listing {} unusable ({e:#}); asking the plugin",
+                path.display()
+            );
+            None
+        })
+    }
+
+    /// Keeps what the plugin of `digest` listed under the policy `key`.
+    /// Best effort: a failure is a warning, and the next start asks again.
+    pub fn store_listing<T: serde::Serialize>(
+        &self,
+        engine: &Engine,
+        digest: &Digest,
+        key: &Digest,
+        listing: &T,
+    ) {
+        let path = self.listing_path(engine, digest, key);
+        let write = || -> Result<()> {
+            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            serde_json::to_writer(&mut tmp, listing)?;
+            tmp.persist(&path)?;
+            Ok(())
+        };
+        if let Err(e) = write() {
+            tracing::warn!("could not write cache listing {}: {e:#}", path.display());
+        }
+    }
+
     /// The compiled component for `wasm` (whose [`digest`] is given), from
     /// the cache or [`compile`]d now (and then stored). Returns whether it
     /// was a cache hit.
@@ -115,9 +184,24 @@ impl Cache {
         wasm: &[u8],
         digest: &Digest,
     ) -> Result<(Component, bool)> {
+        if let Some(component) = self.cached(engine, digest) {
+            return Ok((component, true));
+        }
+        let component = compile(engine, wasm)?;
+        let path = self.path(engine, digest);
+        match self.store(&path, digest, &component) {
+            Ok(()) => self.evict(Some(&path)),
+            Err(e) => tracing::warn!("could not write cache entry {}: {e:#}", path.display()),
+        }
+        Ok((component, false))
+    }
+
+    /// The compiled component of the wasm whose sha256 is `digest`, if the
+    /// cache holds a good one; an unusable entry is a warning and a miss.
+    pub fn cached(&self, engine: &Engine, digest: &Digest) -> Option<Component> {
         let path = self.path(engine, digest);
         match self.read(&path, digest) {
-            Ok(None) => {}
+            Ok(None) => None,
             Ok(Some(entry)) => {
                 // SAFETY: the bytes are a private copy in memory (nothing can
                 // change them while wasmtime uses them), read from a regular
@@ -128,9 +212,13 @@ impl Cache {
                 // and wasmtime checks the artifact's own header too.
                 #[allow(unsafe_code)]
                 match unsafe { Component::deserialize(engine, &entry[HEADER..]) } {
-                    Ok(component) => return Ok((component, true)),
+                    Ok(component) => Some(component),
                     Err(e) => {
-                        tracing::warn!("cache entry {} unusable ({e}); recompiling", path.display())
+                        tracing::warn!(
+                            "cache entry {} unusable ({e}); recompiling",
+                            path.display()
+                        );
+                        None
                     }
                 }
             }
@@ -138,19 +226,39 @@ impl Cache {
                 tracing::warn!(
                     "cache entry {} unusable ({e:#}); recompiling",
                     path.display()
-                )
+                );
+                None
             }
         }
-        let component = compile(engine, wasm)?;
-        match self.store(&path, digest, &component) {
-            Ok(()) => self.evict(Some(&path)),
-            Err(e) => tracing::warn!("could not write cache entry {}: {e:#}", path.display()),
-        }
-        Ok((component, false))
     }
 
     /// The entry at `path` with its header checked, or `None` if there is none.
     fn read(&self, path: &Path, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let Some((file, meta)) = self.open_checked(path)? else {
+            return Ok(None);
+        };
+        if meta.len() > self.max_size {
+            bail!(
+                "{} is larger than the cache's cap of {}",
+                format_size(meta.len()),
+                format_size(self.max_size)
+            );
+        }
+        let mut entry = Vec::with_capacity(meta.len() as usize);
+        (&file)
+            .take(self.max_size + 1)
+            .read_to_end(&mut entry)
+            .context("reading it")?;
+        check_header(&entry, digest)?;
+        // Last used now: what eviction goes by. Best effort.
+        let _ = file.set_modified(SystemTime::now());
+        Ok(Some(entry))
+    }
+
+    /// Opens a file of the cache if it is one ward wrote: a regular file
+    /// (never through a symlink) owned by this user in a directory nobody
+    /// else can write. `None` if there is none.
+    fn open_checked(&self, path: &Path) -> Result<Option<(std::fs::File, std::fs::Metadata)>> {
         let file = match std::fs::File::options()
             .read(true)
             .custom_flags(
@@ -173,22 +281,7 @@ impl Cache {
         if dir.uid() != self.uid || dir.mode() & 0o022 != 0 {
             bail!("its directory is not owned by this user, or writable by others");
         }
-        if meta.len() > self.max_size {
-            bail!(
-                "{} is larger than the cache's cap of {}",
-                format_size(meta.len()),
-                format_size(self.max_size)
-            );
-        }
-        let mut entry = Vec::with_capacity(meta.len() as usize);
-        (&file)
-            .take(self.max_size + 1)
-            .read_to_end(&mut entry)
-            .context("reading it")?;
-        check_header(&entry, digest)?;
-        // Last used now: what eviction goes by. Best effort.
-        let _ = file.set_modified(SystemTime::now());
-        Ok(Some(entry))
+        Ok(Some((file, meta)))
     }
 
     fn store(&self, path: &Path, digest: &Digest, component: &Component) -> Result<()> {
@@ -219,6 +312,7 @@ impl Cache {
         };
         let now = SystemTime::now();
         let mut entries = Vec::new();
+        let mut listings = Vec::new();
         let mut total = 0;
         for item in dir.flatten() {
             let Ok(meta) = item.metadata() else { continue };
@@ -238,6 +332,8 @@ impl Cache {
             if path.extension().is_some_and(|e| e == EXTENSION) {
                 total += meta.len();
                 entries.push((used, meta.len(), path));
+            } else if path.extension().is_some_and(|e| e == LISTING) {
+                listings.push(path);
             }
         }
         if total <= self.max_size {
@@ -256,6 +352,17 @@ impl Cache {
                 total -= len;
                 freed += len;
                 removed += 1;
+                // Its listings go with it.
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                let prefix = format!("{stem}-");
+                for listing in &listings {
+                    if listing
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+                    {
+                        let _ = std::fs::remove_file(listing);
+                    }
+                }
             }
         }
         tracing::info!(

@@ -15,6 +15,15 @@
 //!
 //! [`load_set`] loads many plugins in parallel and hands the results back in
 //! file-name order, which is what start-up and the watcher both use.
+//!
+//! **Listings from the cache.** A plugin whose policy grants no files, no
+//! environment and no network can list only what its bytes say, so what it
+//! listed under a policy is kept in the cache ([`Cache::listing`], keyed by
+//! the wasm's sha256 and the policy file's) and a restart serves it from
+//! there: the wasm is still read, hashed and checked against its pins, but
+//! its artifact is loaded and the plugin run only on its first call
+//! (`Plugin::listed`). A thousand idle plugins then start in a fraction of
+//! the time and hold no code in memory (BENCHMARKS.md, "many plugins").
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +56,9 @@ pub struct Loader {
     compile_timeout: Duration,
     /// ward's own files, out of every `[[fs]]` grant.
     protected: Arc<Protected>,
+    /// Load threads running at once: one per core. A thousand plugins on a
+    /// thousand threads only fight over the cores and memory.
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// A plugin that could not be loaded, and why.
@@ -85,9 +97,25 @@ pub fn scan(dir: &Path) -> Result<Vec<PathBuf>> {
 /// What the load thread hands back.
 struct Compiled {
     policy: Policy,
-    component: wasmtime::component::Component,
+    code: Code,
     cached: bool,
     digest: cache::Digest,
+    /// The sha256 of the policy file's text, when its listing may be cached.
+    listing_key: Option<cache::Digest>,
+}
+
+/// The plugin's code, or what it listed when that was in the cache.
+enum Code {
+    Compiled(wasmtime::component::Component),
+    Listed(Listing),
+}
+
+/// What the cache keeps of a plugin's listing.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Listing {
+    manifest: crate::plugin::Manifest,
+    memories: u32,
+    tables: u32,
 }
 
 impl Loader {
@@ -105,6 +133,9 @@ impl Loader {
             events,
             compile_timeout,
             protected: Arc::default(),
+            turns: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }
     }
 
@@ -127,12 +158,84 @@ impl Loader {
             })
     }
 
+    /// Runs `work` (reading, hashing, compiling) on a thread of its own
+    /// under the compile deadline, at most as many at once as there are
+    /// cores. A thread rather than tokio's blocking pool: a compile that
+    /// outlives its deadline is abandoned, and must hold no slot of the pool,
+    /// no turn (its permit is given back), and no runtime shutdown.
+    async fn on_load_thread<T: Send + 'static>(
+        &self,
+        name: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let _turn = self.turns.acquire().await?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("ward-load-{name}"))
+            .spawn(move || {
+                let _ = tx.send(work());
+            })
+            .context("starting a load thread")?;
+        match tokio::time::timeout(self.compile_timeout, rx).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(_)) => bail!("the load thread panicked"),
+            Err(_) => bail!(
+                "reading and compiling it took longer than its {} deadline (--compile-timeout); \
+                 gave up on it (the compile thread finishes in the background)",
+                format_duration(self.compile_timeout)
+            ),
+        }
+    }
+
+    /// Where a plugin listed from the cache gets its code on its first call:
+    /// the cached artifact of the wasm it was listed from, else that wasm
+    /// compiled again from its file, which must still hold it (a replaced
+    /// file is the watcher's to reload).
+    fn code_source(&self, path: &Path, digest: cache::Digest) -> crate::plugin::CodeSource {
+        let (loader, path) = (self.clone(), path.to_path_buf());
+        Arc::new(move || {
+            let (loader, path) = (loader.clone(), path.clone());
+            Box::pin(async move {
+                let name = plugin_name(&path).unwrap_or_default().to_string();
+                let (runtime, cache, thread) =
+                    (loader.runtime.clone(), loader.cache.clone(), name.clone());
+                loader
+                    .on_load_thread(&thread, move || -> Result<wasmtime::component::Component> {
+                        let engine = runtime.engine();
+                        let hit = cache.as_ref().and_then(|c| c.cached(engine, &digest));
+                        let cached = hit.is_some();
+                        let component = match hit {
+                            Some(component) => component,
+                            None => {
+                                let wasm = crate::files::read_regular(&path, MAX_WASM, "plugin")?
+                                    .with_context(|| {
+                                        format!("{}: no longer there", path.display())
+                                    })?;
+                                if cache::digest(&wasm) != digest {
+                                    bail!(
+                                        "{} changed since it was listed; ward loads the new version",
+                                        path.display()
+                                    );
+                                }
+                                match &cache {
+                                    Some(cache) => cache.component(engine, &wasm, &digest)?.0,
+                                    None => cache::compile(engine, &wasm)?,
+                                }
+                            }
+                        };
+                        tracing::debug!(plugin = %name, cached, "loaded its code on its first call");
+                        Ok(component)
+                    })
+                    .await?
+            })
+        })
+    }
+
     async fn load_inner(&self, path: &Path) -> Result<Plugin> {
         let started = Instant::now();
         let name = plugin_name(path)
             .context("not a plugin file name (NAME.wasm)")?
             .to_string();
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let (runtime, cache, protected, file, plugin) = (
             self.runtime.clone(),
             self.cache.clone(),
@@ -141,41 +244,56 @@ impl Loader {
             name.clone(),
         );
         let span = crate::telemetry::compile_span(&name);
-        // A thread of its own rather than tokio's blocking pool: a compile
-        // that outlives its deadline is abandoned, and must hold no slot of
-        // the pool and no runtime shutdown.
-        std::thread::Builder::new()
-            .name(format!("ward-load-{name}"))
-            .spawn(move || {
+        let Compiled {
+            policy,
+            code,
+            cached,
+            digest,
+            listing_key,
+        } = self
+            .on_load_thread(&name, move || {
                 let _entered = span.enter();
                 let compiled = compile(&runtime, cache.as_ref(), &protected, &file, &plugin);
                 crate::telemetry::record_compile(&span, compiled.as_ref().ok().map(|c| c.cached));
-                let _ = tx.send(compiled);
+                compiled
             })
-            .context("starting a load thread")?;
-        let Compiled {
-            policy,
-            component,
-            cached,
-            digest,
-        } = match tokio::time::timeout(self.compile_timeout, rx).await {
-            Ok(Ok(compiled)) => compiled?,
-            Ok(Err(_)) => bail!("the load thread panicked"),
-            Err(_) => bail!(
-                "reading and compiling it took longer than its {} deadline (--compile-timeout); \
-                 gave up on it (the compile thread finishes in the background)",
-                format_duration(self.compile_timeout)
+            .await??;
+        let plugin = match code {
+            Code::Listed(listing) => Plugin::listed(
+                self.runtime.clone(),
+                &name,
+                policy,
+                digest,
+                self.events.clone(),
+                listing.manifest,
+                crate::sandbox::Needs {
+                    memories: listing.memories,
+                    tables: listing.tables,
+                },
+                self.code_source(path, digest),
             ),
+            Code::Compiled(component) => {
+                let plugin = Plugin::new(
+                    self.runtime.clone(),
+                    &name,
+                    &component,
+                    policy,
+                    digest,
+                    self.events.clone(),
+                )
+                .await?;
+                if let (Some(cache), Some(key)) = (&self.cache, listing_key) {
+                    let needs = plugin.needs();
+                    let listing = Listing {
+                        manifest: plugin.manifest().clone(),
+                        memories: needs.memories,
+                        tables: needs.tables,
+                    };
+                    cache.store_listing(self.runtime.engine(), &digest, &key, &listing);
+                }
+                plugin
+            }
         };
-        let plugin = Plugin::new(
-            self.runtime.clone(),
-            &name,
-            &component,
-            policy,
-            digest,
-            self.events.clone(),
-        )
-        .await?;
         let mismatches = crate::service::mismatches(plugin.policy(), plugin.manifest());
         if !mismatches.is_empty() {
             let file = path.with_extension("toml");
@@ -235,6 +353,21 @@ fn compile(
     }
     let digest = cache::digest(&wasm);
     crate::adopt::check_pin(name, &policy.source, &digest)?;
+    // Only a plugin that can see nothing but its own bytes lists the same
+    // under the same policy every time.
+    let listing_key = (policy.fs.is_empty() && policy.env.is_empty() && policy.network.is_empty())
+        .then(|| cache::digest(text.as_bytes()));
+    if let (Some(cache), Some(key)) = (cache, &listing_key) {
+        if let Some(listing) = cache.listing::<Listing>(runtime.engine(), &digest, key) {
+            return Ok(Compiled {
+                policy,
+                code: Code::Listed(listing),
+                cached: true,
+                digest,
+                listing_key,
+            });
+        }
+    }
     let (component, cached) = match cache {
         Some(cache) => cache.component(runtime.engine(), &wasm, &digest),
         None => cache::compile(runtime.engine(), &wasm).map(|c| (c, false)),
@@ -242,9 +375,10 @@ fn compile(
     .context("compiling it")?;
     Ok(Compiled {
         policy,
-        component,
+        code: Code::Compiled(component),
         cached,
         digest,
+        listing_key,
     })
 }
 

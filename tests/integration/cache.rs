@@ -23,33 +23,87 @@ async fn warm_starts_hit_the_cache_and_bad_entries_are_recompiled() {
     let ward = start_with_cache(&dir, &cache_dir).await;
     ward.wait_log("cached=false").await;
     drop(ward);
-    let entries: Vec<_> = std::fs::read_dir(&cache_dir)
+    let files: Vec<_> = std::fs::read_dir(&cache_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(entries.len(), 1, "{entries:?}");
+    let of = |ext: &str| -> Vec<_> {
+        files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .cloned()
+            .collect()
+    };
+    // The artifact, and what hello listed (it is granted nothing).
+    let entries = of("cwasm");
+    assert_eq!(entries.len(), 1, "{files:?}");
+    assert_eq!(of("listing").len(), 1, "{files:?}");
+    assert_eq!(files.len(), 2, "{files:?}");
     assert_eq!(
         std::fs::metadata(&cache_dir).unwrap().permissions().mode() & 0o777,
         0o700
     );
 
+    // A warm start lists hello from the cache; its code loads, from the
+    // cache too, on its first call.
     let ward = start_with_cache(&dir, &cache_dir).await;
     ward.wait_log("cached=true").await;
+    assert_eq!(ward.tool_names().await, vec!["hello_greet"]);
+    assert!(!ward.log().contains("first call"), "{}", ward.log());
+    assert!(text(&ward.call("hello_greet", json!({"name": "Gil"})).await).contains("Gil"));
+    let log = ward.wait_log("loaded its code on its first call").await;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("first call") && l.contains("cached=true")),
+        "{log}"
+    );
     drop(ward);
 
     // A corrupt entry is recompiled (and rewritten).
     std::fs::write(&entries[0], b"corrupt").unwrap();
     let ward = start_with_cache(&dir, &cache_dir).await;
-    ward.wait_log("unusable").await;
     assert!(text(&ward.call("hello_greet", json!({"name": "Hal"})).await).contains("Hal"));
+    ward.wait_log("unusable").await;
     drop(ward);
 
     // An entry others could have written is never deserialized.
     std::fs::set_permissions(&entries[0], std::fs::Permissions::from_mode(0o666)).unwrap();
     let ward = start_with_cache(&dir, &cache_dir).await;
-    let log = ward.wait_log("cached=false").await;
-    assert!(!log.contains("cached=true"), "{log}");
     assert!(text(&ward.call("hello_greet", json!({"name": "Ida"})).await).contains("Ida"));
+    let log = ward.wait_log("writable by others").await;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("first call") && l.contains("cached=false")),
+        "{log}"
+    );
+}
+
+/// Only a plugin granted nothing that could change its lists (no files, no
+/// environment, no network) is listed from the cache: one granted a
+/// variable is run at every start.
+#[tokio::test]
+async fn a_plugin_with_grants_is_never_listed_from_the_cache() {
+    let dir = Dir::new();
+    dir.plugin("hello", "hello")
+        .policy("hello", "[env]\nGREETING = \"hi\"\n");
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("ward");
+    for _ in 0..2 {
+        let ward = start_with_cache(&dir, &cache_dir).await;
+        assert_eq!(ward.tool_names().await, vec!["hello_greet"]);
+        drop(ward);
+    }
+    let listings = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "listing")
+        })
+        .count();
+    assert_eq!(listings, 0);
 }
 
 /// The cache entry of built plugin `source` in `cache_dir`: its name starts
@@ -64,6 +118,7 @@ fn entry_of(cache_dir: &std::path::Path, source: &str) -> std::path::PathBuf {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&hex))
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
         .collect();
     assert_eq!(found.len(), 1, "entries of {source}: {found:?}");
     found.into_iter().next().unwrap()
@@ -122,9 +177,9 @@ async fn a_swapped_entry_is_refused_and_recompiled() {
         "{}",
         ward.log()
     );
+    assert!(text(&ward.call("hello_greet", json!({"name": "Bo"})).await).contains("Bo"));
     let log = ward.wait_log("unusable").await;
     assert!(log.contains("recompiling"), "{log}");
-    assert!(text(&ward.call("hello_greet", json!({"name": "Bo"})).await).contains("Bo"));
 }
 
 /// One flipped byte in the middle of an entry (code or data) is caught
@@ -138,10 +193,10 @@ async fn a_corrupted_entry_is_refused_and_recompiled() {
     bytes[middle] ^= 0x55;
     std::fs::write(&path, &bytes).unwrap();
     let ward = start_with_cache(&dir, &cache_dir).await;
+    assert!(text(&ward.call("hello_greet", json!({"name": "Cy"})).await).contains("Cy"));
     let log = ward.wait_log("unusable").await;
     assert!(log.contains(&format!("{}", path.display())), "{log}");
-    assert!(text(&ward.call("hello_greet", json!({"name": "Cy"})).await).contains("Cy"));
-    let log = ward.wait_log("plugin=hello").await;
+    let log = ward.wait_log("first call").await;
     assert!(
         log.lines()
             .any(|l| l.contains("plugin=hello") && l.contains("cached=false")),
@@ -150,7 +205,8 @@ async fn a_corrupted_entry_is_refused_and_recompiled() {
     // And the rewritten entry is good again.
     drop(ward);
     let ward = start_with_cache(&dir, &cache_dir).await;
-    ward.tool_names().await;
+    assert!(text(&ward.call("hello_greet", json!({"name": "Di"})).await).contains("Di"));
+    ward.wait_log("first call").await;
     assert!(!ward.log().contains("unusable"), "{}", ward.log());
 }
 

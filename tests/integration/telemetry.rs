@@ -225,6 +225,10 @@ async fn a_tool_call_over_stdio_is_traced_under_the_clients_span() {
     // Batches every 100 ms: the spans do not wait for the exit (which the
     // HTTP test checks), so a slow exit cannot lose them.
     cmd.env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    // A cache of its own: hello is compiled and run to list it, not listed
+    // from a warm cache (which has no `list` span).
+    let cache = tempfile::tempdir().unwrap();
+    cmd.env("WARD_CACHE_DIR", cache.path());
     let ward = Ward::start_command(cmd, Era::Legacy("2025-11-25")).await;
 
     let mut params =

@@ -125,6 +125,14 @@ impl Plugin {
         if cx.pin.is_some_and(|pin| pin != self.digest) {
             return Ran::failed(&self.name, Failure::Replaced);
         }
+        let code = match self.code().await {
+            Ok(code) => code,
+            Err(e) => {
+                let failure = Failure::Unloadable(format!("{e:#}"));
+                tracing::warn!(plugin = %self.name, "call failed: {failure}");
+                return Ran::failed(&self.name, failure);
+            }
+        };
         let sandbox = &self.sandbox;
         // Counted in `ward_calls_waiting`, then `ward_calls_running`, until
         // its ticket is returned (or the call is abandoned).
@@ -149,14 +157,14 @@ impl Plugin {
         let mut stage = Stage::Instantiate;
         let outcome = clock
             .race(async {
-                let instance = self
+                let instance = code
                     .pre
                     .instantiate_async(&mut store)
                     .instrument(telemetry::instantiate_span(&self.name))
                     .await?;
                 stage = Stage::Call;
                 guest = telemetry::guest_span(&self.name, function);
-                dispatch(&self.exports, &mut store, &instance, request)
+                dispatch(&code.exports, &mut store, &instance, request)
                     .instrument(guest.clone())
                     .await
             })

@@ -5,8 +5,9 @@
 
 use rmcp::model::{Prompt, Resource, ResourceTemplate, ToolAnnotations};
 
-/// What a plugin offers, as it listed it at load.
-#[derive(Debug, Default, Clone)]
+/// What a plugin offers, as it listed it at load (kept in the cache with its
+/// artifact, hence serde).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
     /// Its tools.
     pub tools: Vec<ListedTool>,
@@ -21,7 +22,7 @@ pub struct Manifest {
 }
 
 /// A tool as the plugin listed it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ListedTool {
     /// Its own name.
     pub name: String,
@@ -38,7 +39,7 @@ pub struct ListedTool {
 }
 
 /// A tool's hints about its behaviour (MCP tool annotations, without the title).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Hints {
     /// It changes nothing.
     pub read_only: Option<bool>,

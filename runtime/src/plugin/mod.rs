@@ -1,6 +1,11 @@
 //! A loaded plugin: its compiled component, ready to instantiate, what it
 //! offers, and its sandbox (built once from its policy).
 //!
+//! The code may come later than the rest: a plugin whose listing the loader
+//! took from the cache ([`Plugin::listed`]) is served from that listing and
+//! loads its code on its first call, so that an idle plugin costs neither
+//! start-up time nor memory for code it may never run.
+//!
 //! Everything above this module sees MCP values: the generated bindings
 //! (`bindings.rs`) and the guest's raw requests and answers (`call.rs`)
 //! stay in here.
@@ -33,8 +38,8 @@ use bindings::{completions, prompts, resources, tools};
 pub use call::{Cost, Ran};
 use call::{Request, Response};
 pub use engine::{PoolConfig, Runtime};
-pub use error::{answer, Answer, ErrorKind, GuestError, Item, PluginError, Stage};
-pub use manifest::{Hints, ListedTool, Manifest};
+pub use error::{answer, ErrorKind, Item, PluginError, Stage};
+pub use manifest::{ListedTool, Manifest};
 pub use state::CallState;
 
 use crate::backend::{CallContext, ServerEvent};
@@ -68,13 +73,58 @@ impl Exports {
     }
 }
 
+/// A plugin's code, linked: what each call instantiates.
+struct Code {
+    pre: InstancePre<CallState>,
+    exports: Exports,
+}
+
+impl Code {
+    fn link(runtime: &Runtime, component: &Component) -> Result<Self> {
+        let pre = runtime
+            .linker()
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .context("linking its imports")?;
+        let exports = Exports::find(&pre)?;
+        Ok(Self { pre, exports })
+    }
+}
+
+/// Where a plugin's code comes from on its first call when it was not loaded
+/// with the plugin: the loader's read-check-compile-or-cache path, which
+/// fails if the file no longer holds the wasm the plugin was listed from.
+pub type CodeSource = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Component>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Pool slots one instance of `component` takes; a component that
+/// instantiates imported modules cannot say, so it is counted at the pool's
+/// per-component cap.
+pub(crate) fn needs(component: &Component) -> Needs {
+    component.resources_required().map_or(
+        Needs {
+            memories: 16,
+            tables: 16,
+        },
+        |r| Needs {
+            memories: r.num_memories,
+            tables: r.num_tables,
+        },
+    )
+}
+
 /// A plugin ready to serve.
 pub struct Plugin {
     name: Arc<str>,
     sandbox: Sandbox,
     runtime: Arc<Runtime>,
-    pre: InstancePre<CallState>,
-    exports: Exports,
+    /// Set at load, or on the first call from `source`.
+    code: tokio::sync::OnceCell<Code>,
+    source: Option<CodeSource>,
+    needs: Needs,
     server: broadcast::Sender<ServerEvent>,
     manifest: Manifest,
     digest: Digest,
@@ -91,31 +141,16 @@ impl Plugin {
         digest: Digest,
         server: broadcast::Sender<ServerEvent>,
     ) -> Result<Self> {
-        let pre = runtime
-            .linker()
-            .instantiate_pre(component)
-            .map_err(anyhow::Error::from)
-            .context("linking its imports")?;
-        let exports = Exports::find(&pre)?;
-        // Pool slots per instance; a component that instantiates imported
-        // modules cannot say, so it is counted at the pool's per-component cap.
-        let needs = component.resources_required().map_or(
-            Needs {
-                memories: 16,
-                tables: 16,
-            },
-            |r| Needs {
-                memories: r.num_memories,
-                tables: r.num_tables,
-            },
-        );
+        let code = Code::link(&runtime, component)?;
+        let needs = needs(component);
         let sandbox = Sandbox::new(name, policy, runtime.shared(), needs);
         let mut plugin = Self {
             name: name.into(),
             sandbox,
             runtime,
-            pre,
-            exports,
+            code: tokio::sync::OnceCell::new_with(Some(code)),
+            source: None,
+            needs,
             server,
             manifest: Manifest::default(),
             digest,
@@ -128,18 +163,67 @@ impl Plugin {
         Ok(plugin)
     }
 
+    /// A plugin served from what it listed before (`manifest`, taken from
+    /// the cache by the loader), whose code is loaded from `source` on its
+    /// first call.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn listed(
+        runtime: Arc<Runtime>,
+        name: &str,
+        policy: Policy,
+        digest: Digest,
+        server: broadcast::Sender<ServerEvent>,
+        manifest: Manifest,
+        needs: Needs,
+        source: CodeSource,
+    ) -> Self {
+        let sandbox = Sandbox::new(name, policy, runtime.shared(), needs);
+        Self {
+            name: name.into(),
+            sandbox,
+            runtime,
+            code: tokio::sync::OnceCell::new(),
+            source: Some(source),
+            needs,
+            server,
+            manifest,
+            digest,
+        }
+    }
+
+    /// Its linked code, loaded now if this is its first call. A failed load
+    /// is not kept: the next call tries again.
+    async fn code(&self) -> Result<&Code> {
+        self.code
+            .get_or_try_init(|| async {
+                let source = self
+                    .source
+                    .as_ref()
+                    .context("the plugin has no code and nowhere to load it from")?;
+                let component = source().await?;
+                Code::link(&self.runtime, &component)
+            })
+            .await
+    }
+
     /// The same plugin, asked again what it offers: for a plugin that said
     /// its lists changed (`host.lists-changed`).
     pub async fn relisted(&self) -> Result<Self> {
+        let component = self.code().await?.pre.component().clone();
         Self::new(
             self.runtime.clone(),
             &self.name,
-            self.pre.component(),
+            &component,
             self.policy().clone(),
             self.digest,
             self.server.clone(),
         )
         .await
+    }
+
+    /// Pool slots one instance takes (kept with a cached listing).
+    pub(crate) fn needs(&self) -> Needs {
+        self.needs
     }
 
     /// The plugin's name (its file stem).

@@ -34,11 +34,6 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::policy::{FsGrant, FsMode};
 
-/// Resources (open files, streams, sockets, ...) one call may hold at once.
-/// Every open file is a host file descriptor; the cap keeps one plugin from
-/// exhausting the process's descriptors and starving the others.
-pub const MAX_OPEN_RESOURCES: usize = 512;
-
 /// The `[[fs]]` grants of one policy, each directory opened once when the
 /// policy was loaded. Reads as a slice of [`FsGrant`]s.
 #[derive(Clone, Default)]
@@ -50,6 +45,11 @@ pub struct FsGrants {
 }
 
 impl FsGrants {
+    /// True when no directory is granted.
+    pub fn is_empty(&self) -> bool {
+        self.grants.is_empty()
+    }
+
     /// Gives a call's context exactly the granted directories, as opened at
     /// load.
     pub fn apply(&self, ctx: &mut WasiCtx) {

@@ -167,6 +167,9 @@ pub async fn start(config: &Config) -> Result<Started> {
     let total = paths.len();
     let mut batches = loader::load_set(&loader, paths, config.startup_wait);
     let mut failures = Vec::new();
+    // Nothing is served before start-up ends, so the registry is built once
+    // from everything loaded by then (one snapshot, not one per batch).
+    let mut loaded = Vec::new();
     let mut done = 0;
     let wait = async {
         match config.startup_wait {
@@ -180,11 +183,12 @@ pub async fn start(config: &Config) -> Result<Started> {
             batch = batches.recv() => match batch {
                 Some(batch) => {
                     done += batch.len();
-                    failures.extend(apply(&registry, batch, false));
+                    loaded.extend(batch);
                 }
                 None => break,
             },
             _ = &mut wait => {
+                failures.extend(apply(&registry, std::mem::take(&mut loaded), false));
                 tracing::info!(
                     "{} of {total} plugins still loading after {}; serving the others, \
                      the rest appear as they finish",
@@ -206,6 +210,7 @@ pub async fn start(config: &Config) -> Result<Started> {
             }
         }
     }
+    failures.extend(apply(&registry, loaded, false));
     Ok(Started {
         registry,
         loader,
