@@ -43,6 +43,11 @@ impl Server {
         })
     }
 
+    /// The id the next request will carry.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -191,6 +196,117 @@ impl Server {
             Ok(errors)
         })?;
         Ok((start.elapsed(), errors))
+    }
+
+    /// Like [`Self::pipelined`], but each request is built by `write(id,
+    /// buf)` (appending one newline-terminated line to `buf`), and each
+    /// response line (a line with an `id` and a `result` or an `error`;
+    /// notifications and server requests are skipped) is handed to
+    /// `answer`. At most `in_flight` requests await their answers. If no
+    /// answer arrives for `silence` while some are due, the server is killed
+    /// (its answers are lost) and the number of answers read is returned
+    /// with the elapsed time instead of waiting forever.
+    pub fn pipelined_each<W, A>(
+        &mut self,
+        calls: u64,
+        in_flight: usize,
+        silence: Duration,
+        mut write: W,
+        mut answer: A,
+    ) -> Result<(Duration, u64)>
+    where
+        W: FnMut(u64, &mut Vec<u8>) + Send,
+        A: FnMut(&str) -> Result<()>,
+    {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let first_id = self.next_id;
+        self.next_id += calls;
+        let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
+        for _ in 0..in_flight {
+            token_tx.send(())?;
+        }
+        let stdin = &mut self.stdin;
+        let stdout = &mut self.stdout;
+        let line = &mut self.line;
+        let pid = self.child.id();
+        let progress = AtomicU64::new(0);
+        let written = AtomicU64::new(0);
+        let done = AtomicBool::new(false);
+        let killed = AtomicBool::new(false);
+        let start = Instant::now();
+        let seen = std::thread::scope(|s| -> Result<u64> {
+            let (progress, written, done, killed) = (&progress, &written, &done, &killed);
+            let writer = s.spawn(move || -> Result<()> {
+                let mut buf = Vec::with_capacity(256);
+                for i in 0..calls {
+                    if token_rx.try_recv().is_err() {
+                        stdin.flush()?;
+                        if token_rx.recv().is_err() {
+                            return Ok(()); // the reader gave up
+                        }
+                    }
+                    buf.clear();
+                    write(first_id + i, &mut buf);
+                    stdin.write_all(&buf)?;
+                    written.store(i + 1, Ordering::Relaxed);
+                }
+                stdin.flush()?;
+                Ok(())
+            });
+            // Watchdog: kills the server if answers stop coming.
+            s.spawn(move || {
+                let mut last = (0, Instant::now());
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let now = progress.load(Ordering::Relaxed);
+                    if now != last.0 {
+                        last = (now, Instant::now());
+                    } else if written.load(Ordering::Relaxed) > now && last.1.elapsed() > silence {
+                        eprintln!(
+                            "   no answer for {:.0} s with {} due; killing the server",
+                            silence.as_secs_f64(),
+                            written.load(Ordering::Relaxed) - now
+                        );
+                        killed.store(true, Ordering::Relaxed);
+                        let _ = std::process::Command::new("kill")
+                            .args(["-KILL", &pid.to_string()])
+                            .status();
+                        return;
+                    }
+                }
+            });
+            let mut seen = 0u64;
+            let result = (|| -> Result<()> {
+                while seen < calls {
+                    line.clear();
+                    if stdout.read_line(line)? == 0 {
+                        if killed.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        bail!("server closed its stdout after {seen} answers");
+                    }
+                    if !line.contains("\"id\":")
+                        || !(line.contains("\"result\":") || line.contains("\"error\":"))
+                    {
+                        continue;
+                    }
+                    answer(line)?;
+                    seen += 1;
+                    progress.store(seen, Ordering::Relaxed);
+                    let _ = token_tx.try_send(());
+                }
+                Ok(())
+            })();
+            done.store(true, Ordering::Relaxed);
+            drop(token_tx);
+            let wrote = writer.join().expect("writer thread panicked");
+            result?;
+            if !killed.load(Ordering::Relaxed) {
+                wrote?;
+            }
+            Ok(seen)
+        })?;
+        Ok((start.elapsed(), seen))
     }
 
     /// Closes stdin and waits for the server to exit (kills it after 10 s).
