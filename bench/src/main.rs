@@ -803,7 +803,7 @@ impl Bench {
                 },
             ),
             (
-                "+ linear_memory_keep_resident 1 MiB (ward)",
+                "+ linear_memory_keep_resident 1 MiB (ward until 2026-12-06)",
                 inproc::Tuning {
                     keep_resident: 1 << 20,
                     ..Default::default()
@@ -825,7 +825,7 @@ impl Bench {
                 },
             ),
             (
-                "+ keep_resident 1 MiB + pagemap_scan (ward until issue 11)",
+                "+ keep_resident 1 MiB + pagemap_scan (unsafe: issue 11)",
                 inproc::Tuning {
                     keep_resident: 1 << 20,
                     pagemap_scan: true,
@@ -844,6 +844,21 @@ impl Bench {
                 "+ decommit_batch_size 16",
                 inproc::Tuning {
                     decommit_batch: 16,
+                    ..Default::default()
+                },
+            ),
+            (
+                "+ keep_resident 64 KiB + decommit_batch_size 16 (ward)",
+                inproc::Tuning {
+                    keep_resident: 64 << 10,
+                    decommit_batch: 16,
+                    ..Default::default()
+                },
+            ),
+            (
+                "+ keep_resident 2 MiB",
+                inproc::Tuning {
+                    keep_resident: 2 << 20,
                     ..Default::default()
                 },
             ),
