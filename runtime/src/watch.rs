@@ -55,7 +55,16 @@ pub fn spawn(
     let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
         let work = match result {
             Ok(events) if events.iter().any(|e| e.need_rescan()) => Work::Rescan,
-            Ok(events) => Work::Paths(events.into_iter().flat_map(|e| e.event.paths).collect()),
+            // Opening or reading a file is no change to it, and the loader's
+            // own reads would otherwise trigger a load of what it just loaded
+            // (notify watches `IN_OPEN`).
+            Ok(events) => Work::Paths(
+                events
+                    .into_iter()
+                    .filter(|e| !e.event.kind.is_access())
+                    .flat_map(|e| e.event.paths)
+                    .collect(),
+            ),
             Err(errors) => {
                 tracing::warn!("watching the plugin directory: {errors:?}; rescanning");
                 Work::Rescan

@@ -268,3 +268,31 @@ async fn a_plugin_that_says_its_lists_changed_is_listed_again() {
     let r = ward.call("test_trigger_tool_change", json!({})).await;
     assert!(is_error(&r) && text(&r).contains("/state granted"), "{r:?}");
 }
+
+/// Reading a plugin's file is not a change to it. The watcher took the
+/// loader's own open of the file (inotify `IN_OPEN`) for a change, so once a
+/// plugin was replaced it was read, hashed and reloaded every 40 ms for as
+/// long as ward ran (found by the soak benchmark, issue 16).
+#[tokio::test]
+async fn loading_a_plugin_does_not_make_the_watcher_load_it_again() {
+    let dir = Dir::new();
+    dir.plugin("hello", "greeter");
+    let mut ward = Ward::start(dir.path()).await;
+    publish(dir.path(), &wasm("stats"), "greeter");
+    tools_changed(&mut ward).await;
+    // Another change after the replacement has loaded: with the bug, the
+    // load's own open of greeter.wasm was still pending and came with it.
+    publish(dir.path(), &wasm("hello"), "second");
+    tools_changed(&mut ward).await;
+    assert_eq!(
+        ward.tool_names().await,
+        vec!["greeter_describe", "second_greet"]
+    );
+    let path = dir.path().join("greeter.wasm");
+    let loads = ward
+        .log()
+        .lines()
+        .filter(|l| l.contains(&format!("loaded {}", path.display())))
+        .count();
+    assert_eq!(loads, 2, "greeter loaded {loads} times:\n{}", ward.log());
+}
