@@ -55,13 +55,10 @@ pub fn spawn(
     let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
         let work = match result {
             Ok(events) if events.iter().any(|e| e.need_rescan()) => Work::Rescan,
-            // Opening or reading a file is no change to it, and the loader's
-            // own reads would otherwise trigger a load of what it just loaded
-            // (notify watches `IN_OPEN`).
             Ok(events) => Work::Paths(
                 events
                     .into_iter()
-                    .filter(|e| !e.event.kind.is_access())
+                    .filter(|e| is_change(&e.event.kind))
                     .flat_map(|e| e.event.paths)
                     .collect(),
             ),
@@ -85,6 +82,18 @@ pub fn spawn(
     Ok(Watch {
         _debouncer: Box::new(debouncer),
     })
+}
+
+/// Whether an event may have changed the file. Opening or reading it does
+/// not, and the loader's own reads would otherwise trigger a load of what it
+/// just loaded (notify watches `IN_OPEN`); closing it after writing does
+/// (notify reports `IN_CLOSE_WRITE` as an access).
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(access) => *access == AccessKind::Close(AccessMode::Write),
+        _ => true,
+    }
 }
 
 /// The plugin a path belongs to: `NAME.wasm` or `NAME.toml`.
@@ -215,4 +224,30 @@ fn changed_within(path: &Path, window: Duration) -> bool {
         .ok()
         .and_then(|t| SystemTime::now().duration_since(t).ok())
         .is_some_and(|age| age < window)
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
+
+    use super::is_change;
+
+    #[test]
+    fn opening_a_file_is_no_change_and_closing_it_after_writing_is() {
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Read)));
+        assert!(is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(is_change(&EventKind::Any));
+    }
 }
