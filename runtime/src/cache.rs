@@ -123,6 +123,20 @@ impl Cache {
         self.dir.join(format!("{stem}-{key}.{LISTING}"))
     }
 
+    /// Whether the cache holds an artifact for `digest`, marking it used
+    /// now (a plugin served from its listing uses it on its first call, and
+    /// must not look idle to eviction meanwhile). Its contents are checked
+    /// when it is read.
+    pub fn has_artifact(&self, engine: &Engine, digest: &Digest) -> bool {
+        match self.open_checked(&self.path(engine, digest)) {
+            Ok(Some((file, _))) => {
+                let _ = file.set_modified(SystemTime::now());
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// What the plugin of `digest` listed under the policy whose key is
     /// `key`, if it was stored; anything unreadable is a miss.
     pub fn listing<T: serde::de::DeserializeOwned>(

@@ -355,10 +355,18 @@ fn compile(
     crate::adopt::check_pin(name, &policy.source, &digest)?;
     // Only a plugin that can see nothing but its own bytes lists the same
     // under the same policy every time.
+    // The key also names this ward, whose linker and listing format the
+    // listing was made with. A listing is served only beside its artifact,
+    // so the first call finds its code without the file (which may have
+    // changed by then).
     let listing_key = (policy.fs.is_empty() && policy.env.is_empty() && policy.network.is_empty())
-        .then(|| cache::digest(text.as_bytes()));
+        .then(|| cache::digest(format!("{}\nlisting 1\n{text}", crate::VERSION).as_bytes()));
     if let (Some(cache), Some(key)) = (cache, &listing_key) {
-        if let Some(listing) = cache.listing::<Listing>(runtime.engine(), &digest, key) {
+        if let Some(listing) = cache
+            .has_artifact(runtime.engine(), &digest)
+            .then(|| cache.listing::<Listing>(runtime.engine(), &digest, key))
+            .flatten()
+        {
             return Ok(Compiled {
                 policy,
                 code: Code::Listed(listing),

@@ -499,7 +499,7 @@ fn failure_kind(failure: &Failure) -> Option<&'static str> {
         Failure::Trap(_) => "trap",
         Failure::OutputTooLarge { .. } => "output",
         Failure::Invalid(_) => "invalid_answer",
-        Failure::Unloadable(_) => "unloadable",
+        Failure::Unloadable => "unloadable",
         Failure::Replaced => "replaced",
         Failure::Suspended(_) => return None,
     })

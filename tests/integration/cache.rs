@@ -66,16 +66,18 @@ async fn warm_starts_hit_the_cache_and_bad_entries_are_recompiled() {
     ward.wait_log("unusable").await;
     drop(ward);
 
-    // An entry others could have written is never deserialized.
+    // An entry others could have written is never deserialized (nor its
+    // listing served: the plugin is compiled and run at start).
     std::fs::set_permissions(&entries[0], std::fs::Permissions::from_mode(0o666)).unwrap();
     let ward = start_with_cache(&dir, &cache_dir).await;
     assert!(text(&ward.call("hello_greet", json!({"name": "Ida"})).await).contains("Ida"));
     let log = ward.wait_log("writable by others").await;
     assert!(
         log.lines()
-            .any(|l| l.contains("first call") && l.contains("cached=false")),
+            .any(|l| l.contains("plugin=hello") && l.contains("cached=false")),
         "{log}"
     );
+    assert!(!log.contains("cached=true"), "{log}");
 }
 
 /// Only a plugin granted nothing that could change its lists (no files, no
@@ -242,4 +244,41 @@ async fn the_cache_is_bounded_and_evicts_the_least_recently_used() {
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     assert!(total <= cap, "{total} > {cap}");
+}
+
+/// A listing is served only beside its artifact: with the artifact evicted
+/// (or deleted), the plugin is loaded and run at start as before, so its
+/// first call never depends on the file still holding what was listed.
+#[tokio::test]
+async fn a_listing_without_its_artifact_is_not_served() {
+    let (_cache, cache_dir, dir) = warm_cache().await;
+    std::fs::remove_file(entry_of(&cache_dir, "hello")).unwrap();
+    let listings = |of: &str| {
+        std::fs::read_dir(&cache_dir)
+            .unwrap()
+            .filter(|e| {
+                let path = e.as_ref().unwrap().path();
+                path.extension().is_some_and(|e| e == "listing")
+                    && path.to_string_lossy().contains(of)
+            })
+            .count()
+    };
+    let hex = |source: &str| -> String {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(std::fs::read(wasm(source)).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(listings(&hex("hello")), 1);
+    let ward = start_with_cache(&dir, &cache_dir).await;
+    let log = ward.wait_log("plugin=hello").await;
+    assert!(
+        log.lines().any(|l| l.contains("loaded ")
+            && l.contains("plugin=hello")
+            && l.contains("cached=false")),
+        "{log}"
+    );
+    assert!(text(&ward.call("hello_greet", json!({"name": "Eve"})).await).contains("Eve"));
+    assert!(!ward.log().contains("first call"), "{}", ward.log());
 }

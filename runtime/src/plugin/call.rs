@@ -125,14 +125,6 @@ impl Plugin {
         if cx.pin.is_some_and(|pin| pin != self.digest) {
             return Ran::failed(&self.name, Failure::Replaced);
         }
-        let code = match self.code().await {
-            Ok(code) => code,
-            Err(e) => {
-                let failure = Failure::Unloadable(format!("{e:#}"));
-                tracing::warn!(plugin = %self.name, "call failed: {failure}");
-                return Ran::failed(&self.name, failure);
-            }
-        };
         let sandbox = &self.sandbox;
         // Counted in `ward_calls_waiting`, then `ward_calls_running`, until
         // its ticket is returned (or the call is abandoned).
@@ -145,6 +137,20 @@ impl Plugin {
             }
         };
         drop(waiting);
+        // The first call of a plugin listed from the cache loads its code,
+        // within the call's time and cancellation.
+        let code = match clock.race(self.code()).await {
+            Ok(Ok(code)) => code,
+            Ok(Err(e)) => {
+                tracing::warn!(plugin = %self.name, "call failed: loading its code: {e:#}");
+                return Ran::failed(&self.name, Failure::Unloadable);
+            }
+            Err(why) => {
+                let failure = sandbox.interrupted(why);
+                tracing::warn!(plugin = %self.name, "call failed while loading its code: {failure}");
+                return Ran::failed(&self.name, failure);
+            }
+        };
         let running = crate::metrics::running(&self.name);
         tracing::debug!(plugin = %self.name, "call started");
         let output = Captured::default();

@@ -41,6 +41,17 @@ impl Default for PoolConfig {
     }
 }
 
+/// Regions the pool decommits at once (`decommit_batch_size`).
+const DECOMMIT_BATCH: usize = 16;
+
+/// Slots that may sit in decommit batches at once: wasmtime keeps a batch
+/// per shard (one shard per core, at most 16), and a batch being flushed has
+/// been taken out while the next fills.
+fn decommit_margin() -> u32 {
+    let shards = std::thread::available_parallelism().map_or(16, |n| n.get().min(16)) as u32;
+    2 * DECOMMIT_BATCH as u32 * shards
+}
+
 /// Memories and tables the pool holds per instance on average; a component
 /// with more gets fewer concurrent calls (`sandbox::budget`).
 const SLOTS_PER_INSTANCE: u32 = 4;
@@ -127,8 +138,12 @@ fn config(pool: Option<&PoolConfig>) -> Config {
         // high that it never runs out before the instances do, which
         // `sandbox::budget` accounts for with memories and tables.
         p.total_core_instances(totals.instances * CORE_INSTANCES_PER_COMPONENT);
-        p.total_memories(totals.memories);
-        p.total_tables(totals.tables);
+        // Slots waiting in a decommit batch (below) are neither free nor
+        // counted by `sandbox::budget`, which releases a call's share when its
+        // store is dropped: the pool holds that many more than the budget, so
+        // a call the budget admitted always finds its slots.
+        p.total_memories(totals.memories + decommit_margin());
+        p.total_tables(totals.tables + decommit_margin());
         p.max_memory_size(pool.max_memory as usize);
         p.max_memories_per_component(16);
         p.max_tables_per_component(16);
@@ -137,17 +152,17 @@ fn config(pool: Option<&PoolConfig>) -> Config {
         // Reset the first 64 KiB of a reused slot in place (memset, or a
         // copy of the initial image) and give the rest back to the OS
         // (madvise), so that no page of one instance is visible to the next.
-        // The madvise calls are batched, 16 slots at a time: a slot waiting
-        // in the batch is not free, and the pool flushes the batch before it
-        // reports itself full. Measured against 1 MiB unbatched: 22 vs 48 µs
-        // per fresh instance of `hello` (BENCHMARKS.md, benchmark 6).
+        // The madvise calls are batched, `DECOMMIT_BATCH` regions at a time:
+        // a slot waiting in a batch is not free (see `decommit_margin`).
+        // Measured against 1 MiB unbatched: 22 vs 48 µs per fresh instance
+        // of `hello` (BENCHMARKS.md, benchmark 6).
         // `pagemap_scan` is off on purpose: wasmtime 48 resets only the dirty
         // pages that are *present*, so a page swapped out (or under
         // migration) keeps the previous instance's data (issue 11, item 8;
         // upstream PR 14357). Its cost is in BENCHMARKS.md ("Slot reset").
         p.linear_memory_keep_resident(64 << 10);
         p.table_keep_resident(64 << 10);
-        p.decommit_batch_size(16);
+        p.decommit_batch_size(DECOMMIT_BATCH);
         p.pagemap_scan(wasmtime::Enabled::No);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }

@@ -122,7 +122,7 @@ pub struct Plugin {
     sandbox: Sandbox,
     runtime: Arc<Runtime>,
     /// Set at load, or on the first call from `source`.
-    code: tokio::sync::OnceCell<Code>,
+    code: Arc<tokio::sync::OnceCell<Code>>,
     source: Option<CodeSource>,
     needs: Needs,
     server: broadcast::Sender<ServerEvent>,
@@ -148,7 +148,7 @@ impl Plugin {
             name: name.into(),
             sandbox,
             runtime,
-            code: tokio::sync::OnceCell::new_with(Some(code)),
+            code: Arc::new(tokio::sync::OnceCell::new_with(Some(code))),
             source: None,
             needs,
             server,
@@ -182,7 +182,7 @@ impl Plugin {
             name: name.into(),
             sandbox,
             runtime,
-            code: tokio::sync::OnceCell::new(),
+            code: Arc::default(),
             source: Some(source),
             needs,
             server,
@@ -191,19 +191,31 @@ impl Plugin {
         }
     }
 
-    /// Its linked code, loaded now if this is its first call. A failed load
-    /// is not kept: the next call tries again.
+    /// Its linked code, loaded now if this is its first call. The load runs
+    /// on a task of its own: a caller that stops waiting (its deadline, a
+    /// cancel, a client gone) never abandons it half way, and callers
+    /// meanwhile wait for that one load rather than start their own. A
+    /// failed load is not kept: the next call tries again.
     async fn code(&self) -> Result<&Code> {
-        self.code
-            .get_or_try_init(|| async {
-                let source = self
-                    .source
-                    .as_ref()
-                    .context("the plugin has no code and nowhere to load it from")?;
+        if let Some(code) = self.code.get() {
+            return Ok(code);
+        }
+        let source = self
+            .source
+            .clone()
+            .context("the plugin has no code and nowhere to load it from")?;
+        let (cell, runtime) = (self.code.clone(), self.runtime.clone());
+        tokio::spawn(async move {
+            cell.get_or_try_init(|| async {
                 let component = source().await?;
-                Code::link(&self.runtime, &component)
+                Code::link(&runtime, &component)
             })
             .await
+            .map(|_| ())
+        })
+        .await
+        .context("the task loading its code failed")??;
+        self.code.get().context("its code vanished after loading")
     }
 
     /// The same plugin, asked again what it offers: for a plugin that said

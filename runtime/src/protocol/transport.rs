@@ -252,8 +252,10 @@ impl Transport<RoleServer> for LineTransport {
 /// The output stream, written one whole line at a time by whoever holds it.
 struct LineWriter {
     /// `None` once shut down. The lock is fair, so lines go out in the order
-    /// their writers asked, and a client that stops reading stalls the
-    /// writers (each holding only its own line) rather than growing a queue.
+    /// their writers asked. A client that stops reading stalls the writers,
+    /// each holding its own line: rmcp spawns a task per answer, so answers
+    /// to a client that keeps sending but never reads still pile up (as they
+    /// did behind the old writer queue); bad lines, answered here, do not.
     stream: Mutex<Option<Box<dyn AsyncWrite + Send + Unpin>>>,
     /// Cancelled when the output is gone: then nobody can hear us.
     closed: CancellationToken,

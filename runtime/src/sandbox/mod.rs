@@ -162,6 +162,19 @@ impl Sandbox {
     pub fn explain(&self, stop: Stop, limits: &CallLimits, output: &Captured) -> Failure {
         trap::explain(stop, limits, &self.policy.limits, &self.file, output)
     }
+
+    /// Names why a call stopped before its guest ran (the client cancelled,
+    /// or its time ran out loading the plugin's code).
+    pub fn interrupted(&self, why: Interrupt) -> Failure {
+        match why {
+            Interrupt::Cancelled => Failure::Cancelled,
+            Interrupt::Timeout => Failure::Timeout {
+                after: self.policy.limits.timeout,
+                queued: false,
+                file: self.file.clone(),
+            },
+        }
+    }
 }
 
 /// The most data the host copies out of the guest for one host call:

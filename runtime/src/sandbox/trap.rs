@@ -74,9 +74,10 @@ pub enum Failure {
     /// The plugin answered with something ward cannot use.
     #[error("invalid answer from the plugin: {0}")]
     Invalid(String),
-    /// Its code, loaded on its first call (`plugin::CodeSource`), could not be.
-    #[error("its code could not be loaded: {0}")]
-    Unloadable(String),
+    /// Its code, loaded on its first call (`plugin::CodeSource`), could not
+    /// be. Why is the operator's to read in the log: it names host paths.
+    #[error("its code could not be loaded; ward's log says why")]
+    Unloadable,
     /// The guest was stopped to wait for the client's answers (MCP
     /// 2026-07-28 input requests); not a failure of the plugin.
     #[error("{0}")]
