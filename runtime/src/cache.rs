@@ -76,6 +76,10 @@ pub struct Cache {
     dir: PathBuf,
     max_size: u64,
     uid: u32,
+    /// The engine's compatibility hash, the same for every entry of one
+    /// engine and worth computing once (it hashes the whole configuration):
+    /// a thousand plugins look up two paths each at start-up.
+    engine_tag: std::sync::Arc<std::sync::Mutex<Option<(Engine, u64)>>>,
 }
 
 /// Where the cache lives unless configured: `$XDG_CACHE_HOME/ward` or
@@ -98,6 +102,7 @@ impl Cache {
             dir,
             max_size,
             uid: rustix::process::geteuid().as_raw(),
+            engine_tag: Default::default(),
         };
         cache.evict(None);
         Ok(cache)
@@ -109,11 +114,28 @@ impl Cache {
     }
 
     fn path(&self, engine: &Engine, digest: &Digest) -> PathBuf {
-        let mut hasher = std::hash::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.dir
-            .join(format!("{hex}-{:016x}.{EXTENSION}", hasher.finish()))
+        self.dir.join(format!(
+            "{hex}-{:016x}.{EXTENSION}",
+            self.engine_tag(engine)
+        ))
+    }
+
+    fn engine_tag(&self, engine: &Engine) -> u64 {
+        let mut memo = self
+            .engine_tag
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*memo {
+            Some((known, tag)) if Engine::same(known, engine) => *tag,
+            _ => {
+                let mut hasher = std::hash::DefaultHasher::new();
+                engine.precompile_compatibility_hash().hash(&mut hasher);
+                let tag = hasher.finish();
+                *memo = Some((engine.clone(), tag));
+                tag
+            }
+        }
     }
 
     fn listing_path(&self, engine: &Engine, digest: &Digest, key: &Digest) -> PathBuf {
