@@ -30,6 +30,17 @@
 //! lists without loading its code or running it (the loader decides which
 //! plugins qualify). A listing is data, not code: one that does not parse is
 //! a miss. It goes when its artifact is evicted.
+//!
+//! So that a restart need not read and hash every plugin again (a thousand
+//! plugins are ~170 MB of wasm), the cache also remembers the sha256 of each
+//! plugin file it hashed by the file's **identity**: device, inode, size,
+//! modification and status-change times ([`Cache::known_digest`]). Any write,
+//! rename onto the path, chmod or chown sets the status-change time to now,
+//! which nobody can set back short of changing the system clock; a file is
+//! remembered only once its status-change time is [`SETTLED`] in the past,
+//! so a second change within the same clock tick cannot go unseen (git's
+//! "racy" entries). Identities are not tied to artifacts: those unused for
+//! [`STALE_IDENTITY`] are removed.
 
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
@@ -64,6 +75,17 @@ const HEADER: usize = 8 + 32 + 8 + 32;
 const EXTENSION: &str = "cwasm";
 /// Extension of listings, named `<entry stem>-<policy key>.listing`.
 const LISTING: &str = "listing";
+/// Extension of file identities, named `<identity key>.ident`.
+const IDENTITY: &str = "ident";
+/// What starts an identity: "ward identity, format 1", then the sha256.
+const IDENTITY_MAGIC: &[u8; 8] = b"wardi\0\0\x01";
+/// How long before it was read a file must have last changed for its
+/// digest to be remembered by its identity: file times tick coarsely (a few
+/// milliseconds on Linux, a second or two elsewhere), and two writes within
+/// one tick leave the same times.
+pub const SETTLED: Duration = Duration::from_secs(2);
+/// Identities unused this long are removed.
+const STALE_IDENTITY: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Largest listing read back.
 const MAX_LISTING: u64 = 4 << 20;
 /// Temporary files older than this are leftovers of a ward that died while
@@ -198,17 +220,88 @@ impl Cache {
         listing: &T,
     ) {
         let path = self.listing_path(engine, digest, key);
-        let write = || -> Result<()> {
-            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            serde_json::to_writer(&mut tmp, listing)?;
-            tmp.persist(&path)?;
-            Ok(())
-        };
+        let write = || self.write_small(&path, &serde_json::to_vec(listing)?);
         if let Err(e) = write() {
             tracing::warn!("could not write cache listing {}: {e:#}", path.display());
         }
+    }
+
+    fn identity_path(meta: &std::fs::Metadata) -> String {
+        let identity = format!(
+            "ward identity 1\n{} {} {} {}.{:09} {}.{:09}",
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        );
+        let key: String = Sha256::digest(identity)[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{key}.{IDENTITY}")
+    }
+
+    /// The sha256 of the file whose metadata (taken from the opened file) is
+    /// `meta`, if ward hashed it before and it has not changed since
+    /// ([`Cache::remember_digest`]). Anything unreadable is a miss.
+    pub fn known_digest(&self, meta: &std::fs::Metadata) -> Option<Digest> {
+        let path = self.dir.join(Self::identity_path(meta));
+        let (file, entry) = self.open_checked(&path).ok()??;
+        let mut bytes = Vec::with_capacity(40);
+        (&file).take(41).read_to_end(&mut bytes).ok()?;
+        if bytes.len() != 40 || &bytes[..8] != IDENTITY_MAGIC {
+            tracing::debug!(
+                "file identity {} unusable; hashing the file",
+                path.display()
+            );
+            return None;
+        }
+        // Used now, for [`STALE_IDENTITY`]; once a day is often enough.
+        let day = Duration::from_secs(24 * 3600);
+        if entry
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_none_or(|age| age > day)
+        {
+            let _ = file.set_modified(SystemTime::now());
+        }
+        bytes[8..].try_into().ok()
+    }
+
+    /// Remembers `digest` as the sha256 of the file whose metadata is `meta`,
+    /// which was read starting at `read_at`; unless the file changed less
+    /// than [`SETTLED`] before that, when a second change could leave the
+    /// same identity. Best effort: a failure is a warning.
+    pub fn remember_digest(&self, meta: &std::fs::Metadata, digest: &Digest, read_at: SystemTime) {
+        let Ok(secs) = u64::try_from(meta.ctime()) else {
+            return;
+        };
+        let changed = SystemTime::UNIX_EPOCH + Duration::new(secs, meta.ctime_nsec() as u32);
+        if read_at
+            .duration_since(changed)
+            .is_ok_and(|ago| ago >= SETTLED)
+        {
+            let path = self.dir.join(Self::identity_path(meta));
+            let mut bytes = IDENTITY_MAGIC.to_vec();
+            bytes.extend_from_slice(digest);
+            if let Err(e) = self.write_small(&path, &bytes) {
+                tracing::warn!("could not write file identity {}: {e:#}", path.display());
+            }
+        }
+    }
+
+    /// Writes a small file of the cache whole, private, renamed into place.
+    fn write_small(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        tmp.write_all(bytes)?;
+        tmp.persist(path)?;
+        Ok(())
     }
 
     /// The compiled component for `wasm` (whose [`digest`] is given), from
@@ -365,7 +458,14 @@ impl Cache {
                 }
                 continue;
             }
-            if path.extension().is_some_and(|e| e == EXTENSION) {
+            if path.extension().is_some_and(|e| e == IDENTITY) {
+                if now
+                    .duration_since(used)
+                    .is_ok_and(|age| age > STALE_IDENTITY)
+                {
+                    let _ = std::fs::remove_file(&path);
+                }
+            } else if path.extension().is_some_and(|e| e == EXTENSION) {
                 total += meta.len();
                 entries.push((used, meta.len(), path));
             } else if path.extension().is_some_and(|e| e == LISTING) {
@@ -480,6 +580,47 @@ mod tests {
         let mut corrupt = entry.clone();
         *corrupt.last_mut().unwrap() ^= 1;
         assert!(check_header(&corrupt, &digest).is_err(), "corrupt");
+    }
+
+    /// A file's digest is remembered only once the file has settled, and
+    /// any change to it (here a write that keeps its size) is a miss.
+    #[test]
+    fn digests_are_known_by_identity_only_for_settled_unchanged_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("c"), 1 << 20).unwrap();
+        let path = dir.path().join("p.wasm");
+        std::fs::write(&path, b"one").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let now = SystemTime::now();
+        cache.remember_digest(&meta, &[1; 32], now);
+        assert_eq!(
+            cache.known_digest(&meta),
+            None,
+            "read right after it changed"
+        );
+        cache.remember_digest(&meta, &[1; 32], now + SETTLED);
+        assert_eq!(cache.known_digest(&meta), Some([1; 32]));
+
+        // Same size, modification time put back: only the status-change
+        // time tells, and it does.
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        (&file).write_all(b"two").unwrap();
+        file.set_modified(meta.modified().unwrap()).unwrap();
+        let changed = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (changed.len(), changed.modified().unwrap()),
+            (meta.len(), meta.modified().unwrap())
+        );
+        assert_eq!(cache.known_digest(&changed), None);
+
+        // A forged identity others could write is never believed.
+        let ident = std::fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == IDENTITY))
+            .unwrap();
+        std::fs::set_permissions(&ident, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(cache.known_digest(&meta), None);
     }
 
     #[test]

@@ -17,6 +17,25 @@ use crate::sandbox::policy::format_size;
 /// opened non-blocking (so a FIFO swapped in meanwhile cannot block), and the
 /// read stops at the cap whatever the size said.
 pub fn read_regular(path: &Path, cap: u64, what: &str) -> Result<Option<Vec<u8>>> {
+    open_regular(path, cap, what)?
+        .map(Regular::read)
+        .transpose()
+}
+
+/// A regular file opened as [`read_regular`] opens it, not yet read: its
+/// metadata is the opened file's own.
+pub struct Regular<'a> {
+    path: &'a Path,
+    file: std::fs::File,
+    /// The opened file's metadata.
+    pub meta: std::fs::Metadata,
+    cap: u64,
+    what: &'a str,
+}
+
+/// Opens the regular file at `path` for [`Regular::read`], with the checks of
+/// [`read_regular`]. `None` if there is no such file.
+pub fn open_regular<'a>(path: &'a Path, cap: u64, what: &'a str) -> Result<Option<Regular<'a>>> {
     match path.symlink_metadata() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
@@ -53,18 +72,33 @@ pub fn read_regular(path: &Path, cap: u64, what: &str) -> Result<Option<Vec<u8>>
         .metadata()
         .with_context(|| format!("{}: cannot read", path.display()))?;
     check(&meta)?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(cap + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    if bytes.len() as u64 > cap {
-        bail!(
-            "{}: grew past the {} cap for {what} files while being read",
-            path.display(),
-            format_size(cap)
-        );
+    Ok(Some(Regular {
+        path,
+        file,
+        meta,
+        cap,
+        what,
+    }))
+}
+
+impl Regular<'_> {
+    /// Its bytes, at most its cap.
+    pub fn read(self) -> Result<Vec<u8>> {
+        let (path, cap, what) = (self.path, self.cap, self.what);
+        let mut bytes = Vec::with_capacity(self.meta.len() as usize);
+        self.file
+            .take(cap + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        if bytes.len() as u64 > cap {
+            bail!(
+                "{}: grew past the {} cap for {what} files while being read",
+                path.display(),
+                format_size(cap)
+            );
+        }
+        Ok(bytes)
     }
-    Ok(Some(bytes))
 }
 
 fn kind(t: &std::fs::FileType) -> &'static str {

@@ -20,9 +20,10 @@
 //! environment and no network can list only what its bytes say, so what it
 //! listed under a policy is kept in the cache ([`Cache::listing`], keyed by
 //! the wasm's sha256 and the policy file's) and a restart serves it from
-//! there: the wasm is still read, hashed and checked against its pins, but
-//! its artifact is loaded and the plugin run only on its first call
-//! (`Plugin::listed`). A thousand idle plugins then start in a fraction of
+//! there: the wasm's digest is still checked against its pins (read and
+//! hashed, or known from the file's unchanged identity,
+//! `Cache::known_digest`), but its artifact is loaded and the plugin run
+//! only on its first call (`Plugin::listed`). A thousand idle plugins then start in a fraction of
 //! the time and hold no code in memory (BENCHMARKS.md, "many plugins").
 
 use std::collections::BTreeMap;
@@ -99,6 +100,8 @@ struct Compiled {
     policy: Policy,
     code: Code,
     cached: bool,
+    /// Whether the wasm was read and hashed (not known by its identity).
+    hashed: bool,
     digest: cache::Digest,
     /// The sha256 of the policy file's text, when its listing may be cached.
     listing_key: Option<cache::Digest>,
@@ -248,6 +251,7 @@ impl Loader {
             policy,
             code,
             cached,
+            hashed,
             digest,
             listing_key,
         } = self
@@ -313,6 +317,7 @@ impl Loader {
             resources = m.resources.len() + m.templates.len(),
             prompts = m.prompts.len(),
             cached,
+            hashed,
             ms = started.elapsed().as_millis() as u64,
             "loaded {}", path.display()
         );
@@ -341,17 +346,17 @@ fn compile(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // Provenance (`[source]`, trust.toml): checked before anything is compiled.
     crate::adopt::trust::Trust::load(dir)?.check_pinned(name, &policy.source)?;
-    let wasm = crate::files::read_regular(path, MAX_WASM, "plugin")?
+    let file = crate::files::open_regular(path, MAX_WASM, "plugin")?
         .with_context(|| format!("{}: no longer there", path.display()))?;
-    if !wasm.starts_with(b"\0asm") {
-        bail!("not a WebAssembly file");
-    }
-    if is_core_module(&wasm) {
-        bail!(
-            "a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`"
-        );
-    }
-    let digest = cache::digest(&wasm);
+    // A file ward hashed before and that has not changed since is not read
+    // again unless its code is needed (`Cache::known_digest`).
+    let (digest, wasm) = match cache.and_then(|c| c.known_digest(&file.meta)) {
+        Some(digest) => (digest, Wasm::Unread(file)),
+        None => {
+            let (digest, wasm) = checked_digest(cache, file)?;
+            (digest, Wasm::Read(wasm))
+        }
+    };
     crate::adopt::check_pin(name, &policy.source, &digest)?;
     // Only a plugin that can see nothing but its own bytes lists the same
     // under the same policy every time.
@@ -371,11 +376,24 @@ fn compile(
                 policy,
                 code: Code::Listed(listing),
                 cached: true,
+                hashed: matches!(wasm, Wasm::Read(_)),
                 digest,
                 listing_key,
             });
         }
     }
+    // The code is needed after all: read it, and check it is still the
+    // file whose digest was remembered.
+    let wasm = match wasm {
+        Wasm::Read(wasm) => wasm,
+        Wasm::Unread(file) => {
+            let (read, wasm) = checked_digest(cache, file)?;
+            if read != digest {
+                bail!("changed while being read; ward loads the new version");
+            }
+            wasm
+        }
+    };
     let (component, cached) = match cache {
         Some(cache) => cache.component(runtime.engine(), &wasm, &digest),
         None => cache::compile(runtime.engine(), &wasm).map(|c| (c, false)),
@@ -385,9 +403,40 @@ fn compile(
         policy,
         code: Code::Compiled(component),
         cached,
+        hashed: true,
         digest,
         listing_key,
     })
+}
+
+/// A plugin file's bytes, or the opened file when its digest was known.
+enum Wasm<'a> {
+    Read(Vec<u8>),
+    Unread(crate::files::Regular<'a>),
+}
+
+/// Reads a plugin file, checks that it is a component, and hashes it; the
+/// cache remembers the digest by the file's identity.
+fn checked_digest(
+    cache: Option<&Cache>,
+    file: crate::files::Regular<'_>,
+) -> Result<(cache::Digest, Vec<u8>)> {
+    let read_at = std::time::SystemTime::now();
+    let meta = file.meta.clone();
+    let wasm = file.read()?;
+    if !wasm.starts_with(b"\0asm") {
+        bail!("not a WebAssembly file");
+    }
+    if is_core_module(&wasm) {
+        bail!(
+            "a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`"
+        );
+    }
+    let digest = cache::digest(&wasm);
+    if let Some(cache) = cache {
+        cache.remember_digest(&meta, &digest, read_at);
+    }
+    Ok((digest, wasm))
 }
 
 /// One plugin's outcome in a [`load_set`]: its path and the plugin or why not.
