@@ -144,6 +144,71 @@ async fn every_hostile_line_is_answered_and_survived() {
     assert!(status.success(), "{status}");
 }
 
+/// The attack: a client that keeps sending requests but never reads the
+/// answers. ward used to read on and hold every answer (300,000 of them:
+/// 1.7 GiB). Now it stops reading once a bounded number of answers wait to
+/// be written, so the client's own writes block, and once the client reads
+/// again every request is answered.
+#[tokio::test]
+async fn a_client_that_does_not_read_is_pushed_back_and_loses_nothing() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const N: usize = 20_000;
+    let dir = Dir::new();
+    let mut raw = Raw::start(dir.path());
+    raw.initialize().await;
+    let sent = std::sync::Arc::new(AtomicUsize::new(0));
+    let Raw {
+        child: _child,
+        mut stdin,
+        mut stdout,
+    } = raw;
+    let progress = sent.clone();
+    let mut writer = tokio::spawn(async move {
+        for id in 2..N + 2 {
+            let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"ping\"}}\n");
+            stdin.write_all(line.as_bytes()).await.unwrap();
+            progress.fetch_add(1, Ordering::Relaxed);
+        }
+        stdin.flush().await.unwrap();
+        stdin
+    });
+    // Until the writer finishes (ward read everything) or stops getting
+    // anywhere (ward stopped reading).
+    let finished = loop {
+        let before = sent.load(Ordering::Relaxed);
+        tokio::select! {
+            done = &mut writer => break Some(done.unwrap()),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                if sent.load(Ordering::Relaxed) == before {
+                    break None;
+                }
+            }
+        }
+    };
+    let stalled_at = sent.load(Ordering::Relaxed);
+    assert!(
+        finished.is_none() && stalled_at < N / 2,
+        "ward read {stalled_at} of {N} requests from a client that reads nothing"
+    );
+
+    // The client reads: every request is answered.
+    let mut answered = std::collections::BTreeSet::new();
+    while answered.len() < N {
+        let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+            .await
+            .expect("an answer within 20 s")
+            .unwrap()
+            .expect("stdout open");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        let id = v["id"].as_u64().unwrap_or_else(|| panic!("{v}")) as usize;
+        assert!(v.get("result").is_some(), "{v}");
+        assert!(answered.insert(id), "answered twice: {v}");
+    }
+    assert_eq!(answered.first(), Some(&2));
+    assert_eq!(answered.last(), Some(&(N + 1)));
+    writer.await.unwrap();
+}
+
 #[tokio::test]
 async fn stdout_holds_only_json_rpc_when_a_plugin_prints() {
     let dir = Dir::new();
