@@ -85,16 +85,7 @@ impl Backend for Registry {
         arguments: JsonObject,
         mut cx: CallContext,
     ) -> Result<CallToolResult, BackendError> {
-        let route = self
-            .snapshot
-            .load()
-            .tools
-            .get(name)
-            .cloned()
-            .ok_or_else(|| BackendError::NotFound {
-                what: "tool",
-                name: name.to_string(),
-            })?;
+        let route = routed(&self.snapshot.load().tools, "tool", name)?;
         let plugin = &route.plugin;
         crate::metrics::serving(plugin.name());
         let to = Use {
@@ -201,16 +192,7 @@ impl Backend for Registry {
         arguments: JsonObject,
         cx: CallContext,
     ) -> Result<GetPromptResult, BackendError> {
-        let route = self
-            .snapshot
-            .load()
-            .prompts
-            .get(name)
-            .cloned()
-            .ok_or_else(|| BackendError::NotFound {
-                what: "prompt",
-                name: name.to_string(),
-            })?;
+        let route = routed(&self.snapshot.load().prompts, "prompt", name)?;
         let plugin = &route.plugin;
         crate::metrics::serving(plugin.name());
         let to = Use {
@@ -353,6 +335,21 @@ async fn structured_checked(
 /// is kept, when the plugin's `[cache]` keeps answers. Never for a replayed
 /// request (an input-required retry), whose answer depends on the client's
 /// answers too.
+/// The route of the tool or prompt `name` in `routes`, or "no such `what`".
+fn routed<R>(
+    routes: &std::collections::HashMap<String, Arc<R>>,
+    what: &'static str,
+    name: &str,
+) -> Result<Arc<R>, BackendError> {
+    routes
+        .get(name)
+        .cloned()
+        .ok_or_else(|| BackendError::NotFound {
+            what,
+            name: name.to_string(),
+        })
+}
+
 fn cache_key(
     plugin: &Plugin,
     cx: &CallContext,
