@@ -33,13 +33,19 @@
 //!
 //! So that a restart need not read and hash every plugin again (a thousand
 //! plugins are ~170 MB of wasm), the cache also remembers the sha256 of each
-//! plugin file it hashed by the file's **identity**: device, inode, size,
-//! modification and status-change times ([`Cache::known_digest`]). Any write,
-//! rename onto the path, chmod or chown sets the status-change time to now,
-//! which nobody can set back short of changing the system clock; a file is
-//! remembered only once its status-change time is [`SETTLED`] in the past,
+//! plugin file it hashed by the file's **identity**: its path, device, inode,
+//! size, modification and status-change times ([`Cache::known_digest`]). Any
+//! write, rename onto the path, chmod or chown sets the status-change time to
+//! now, which nobody can set back short of changing the system clock; a file
+//! is remembered only once its status-change time is [`SETTLED`] in the past,
 //! so a second change within the same clock tick cannot go unseen (git's
-//! "racy" entries). Identities are not tied to artifacts: those unused for
+//! "racy" entries), and only if it did not change while being read. Only
+//! local filesystems that keep that time themselves qualify ([`identifiable`]):
+//! vfat makes it follow the modification time, and FUSE and network
+//! filesystems let the other side set it. A remembered digest only saves a
+//! read: the code run is always the artifact of that digest, checked
+//! against the pins; when a pin refuses it or the code is needed, the file is
+//! hashed again. Identities are not tied to artifacts: those unused for
 //! [`STALE_IDENTITY`] are removed.
 
 use std::hash::{Hash, Hasher};
@@ -61,6 +67,25 @@ pub type Digest = [u8; 32];
 /// The sha256 of `wasm`.
 pub fn digest(wasm: &[u8]) -> Digest {
     Sha256::digest(wasm).into()
+}
+
+/// Whether the status-change time of `file` can stand for its contents
+/// (see the module's documentation): it is on a local filesystem that keeps
+/// that time itself.
+pub fn identifiable(file: &std::fs::File) -> bool {
+    /// ext2/3/4, xfs, btrfs, tmpfs, f2fs, zfs, bcachefs, overlayfs (whose
+    /// files live on one of the others).
+    const KEEPS_CTIME: [u64; 8] = [
+        0xEF53,
+        0x5846_5342,
+        0x9123_683E,
+        0x0102_1994,
+        0xF2F5_2010,
+        0x2FC1_2FC1,
+        0xCA45_1A4E,
+        0x794C_7630,
+    ];
+    rustix::fs::fstatfs(file).is_ok_and(|fs| KEEPS_CTIME.contains(&(fs.f_type as u64)))
 }
 
 /// The cache's size cap unless configured: 2 GiB.
@@ -226,9 +251,10 @@ impl Cache {
         }
     }
 
-    fn identity_path(meta: &std::fs::Metadata) -> String {
+    fn identity_path(path: &Path, meta: &std::fs::Metadata) -> String {
         let identity = format!(
-            "ward identity 1\n{} {} {} {}.{:09} {}.{:09}",
+            "ward identity 1\n{}\n{} {} {} {}.{:09} {}.{:09}",
+            path.display(),
             meta.dev(),
             meta.ino(),
             meta.size(),
@@ -244,11 +270,12 @@ impl Cache {
         format!("{key}.{IDENTITY}")
     }
 
-    /// The sha256 of the file whose metadata (taken from the opened file) is
-    /// `meta`, if ward hashed it before and it has not changed since
-    /// ([`Cache::remember_digest`]). Anything unreadable is a miss.
-    pub fn known_digest(&self, meta: &std::fs::Metadata) -> Option<Digest> {
-        let path = self.dir.join(Self::identity_path(meta));
+    /// The sha256 of the file at `file` whose metadata (taken from the opened
+    /// file, on an [`identifiable`] filesystem) is `meta`, if ward hashed it
+    /// before and it has not changed since ([`Cache::remember_digest`]).
+    /// Anything unreadable is a miss.
+    pub fn known_digest(&self, file: &Path, meta: &std::fs::Metadata) -> Option<Digest> {
+        let path = self.dir.join(Self::identity_path(file, meta));
         let (file, entry) = self.open_checked(&path).ok()??;
         let mut bytes = Vec::with_capacity(40);
         (&file).take(41).read_to_end(&mut bytes).ok()?;
@@ -272,20 +299,33 @@ impl Cache {
         bytes[8..].try_into().ok()
     }
 
-    /// Remembers `digest` as the sha256 of the file whose metadata is `meta`,
-    /// which was read starting at `read_at`; unless the file changed less
-    /// than [`SETTLED`] before that, when a second change could leave the
-    /// same identity. Best effort: a failure is a warning.
-    pub fn remember_digest(&self, meta: &std::fs::Metadata, digest: &Digest, read_at: SystemTime) {
-        let Ok(secs) = u64::try_from(meta.ctime()) else {
-            return;
-        };
-        let changed = SystemTime::UNIX_EPOCH + Duration::new(secs, meta.ctime_nsec() as u32);
-        if read_at
-            .duration_since(changed)
-            .is_ok_and(|ago| ago >= SETTLED)
-        {
-            let path = self.dir.join(Self::identity_path(meta));
+    /// Remembers `digest` as the sha256 of the file at `file`, of `len`
+    /// bytes, read starting at `read_at` from an [`identifiable`] filesystem,
+    /// whose metadata was `before` the read and `after` it; unless it changed
+    /// meanwhile, or less than [`SETTLED`] before the read, when a second
+    /// change could leave the same identity. Best effort: a failure is a
+    /// warning.
+    pub fn remember_digest(
+        &self,
+        file: &Path,
+        (before, after): (&std::fs::Metadata, &std::fs::Metadata),
+        len: usize,
+        digest: &Digest,
+        read_at: SystemTime,
+    ) {
+        let unchanged = Self::identity_path(file, before) == Self::identity_path(file, after)
+            && len as u64 == before.len();
+        let changed = u64::try_from(before.ctime()).ok().and_then(|secs| {
+            let nanos = (before.ctime_nsec() as u32) % 1_000_000_000;
+            SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+        });
+        let settled = changed.is_some_and(|changed| {
+            read_at
+                .duration_since(changed)
+                .is_ok_and(|ago| ago >= SETTLED)
+        });
+        if unchanged && settled {
+            let path = self.dir.join(Self::identity_path(file, before));
             let mut bytes = IDENTITY_MAGIC.to_vec();
             bytes.extend_from_slice(digest);
             if let Err(e) = self.write_small(&path, &bytes) {
@@ -592,14 +632,19 @@ mod tests {
         std::fs::write(&path, b"one").unwrap();
         let meta = std::fs::metadata(&path).unwrap();
         let now = SystemTime::now();
-        cache.remember_digest(&meta, &[1; 32], now);
+        let read = (&meta, &meta);
+        cache.remember_digest(&path, read, 3, &[1; 32], now);
         assert_eq!(
-            cache.known_digest(&meta),
+            cache.known_digest(&path, &meta),
             None,
             "read right after it changed"
         );
-        cache.remember_digest(&meta, &[1; 32], now + SETTLED);
-        assert_eq!(cache.known_digest(&meta), Some([1; 32]));
+        cache.remember_digest(&path, read, 2, &[1; 32], now + SETTLED);
+        assert_eq!(cache.known_digest(&path, &meta), None, "short read");
+        cache.remember_digest(&path, read, 3, &[1; 32], now + SETTLED);
+        assert_eq!(cache.known_digest(&path, &meta), Some([1; 32]));
+        // The same file under another path (another plugin's name) is not known.
+        assert_eq!(cache.known_digest(&dir.path().join("q.wasm"), &meta), None);
 
         // Same size, modification time put back: only the status-change
         // time tells, and it does.
@@ -611,7 +656,11 @@ mod tests {
             (changed.len(), changed.modified().unwrap()),
             (meta.len(), meta.modified().unwrap())
         );
-        assert_eq!(cache.known_digest(&changed), None);
+        assert_eq!(cache.known_digest(&path, &changed), None);
+        // Changed while being read: not remembered.
+        cache.remember_digest(&path, (&meta, &changed), 3, &[2; 32], now + SETTLED);
+        assert_eq!(cache.known_digest(&path, &meta), Some([1; 32]));
+        assert_eq!(cache.known_digest(&path, &changed), None);
 
         // A forged identity others could write is never believed.
         let ident = std::fs::read_dir(cache.dir())
@@ -620,7 +669,7 @@ mod tests {
             .find(|p| p.extension().is_some_and(|e| e == IDENTITY))
             .unwrap();
         std::fs::set_permissions(&ident, std::fs::Permissions::from_mode(0o666)).unwrap();
-        assert_eq!(cache.known_digest(&meta), None);
+        assert_eq!(cache.known_digest(&path, &meta), None);
     }
 
     #[test]

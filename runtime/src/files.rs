@@ -18,7 +18,7 @@ use crate::sandbox::policy::format_size;
 /// read stops at the cap whatever the size said.
 pub fn read_regular(path: &Path, cap: u64, what: &str) -> Result<Option<Vec<u8>>> {
     open_regular(path, cap, what)?
-        .map(Regular::read)
+        .map(|mut file| file.read())
         .transpose()
 }
 
@@ -82,11 +82,16 @@ pub fn open_regular<'a>(path: &'a Path, cap: u64, what: &'a str) -> Result<Optio
 }
 
 impl Regular<'_> {
+    /// The opened file.
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
     /// Its bytes, at most its cap.
-    pub fn read(self) -> Result<Vec<u8>> {
+    pub fn read(&mut self) -> Result<Vec<u8>> {
         let (path, cap, what) = (self.path, self.cap, self.what);
         let mut bytes = Vec::with_capacity(self.meta.len() as usize);
-        self.file
+        (&self.file)
             .take(cap + 1)
             .read_to_end(&mut bytes)
             .with_context(|| format!("{}: cannot read", path.display()))?;

@@ -350,14 +350,23 @@ fn compile(
         .with_context(|| format!("{}: no longer there", path.display()))?;
     // A file ward hashed before and that has not changed since is not read
     // again unless its code is needed (`Cache::known_digest`).
-    let (digest, wasm) = match cache.and_then(|c| c.known_digest(&file.meta)) {
+    let identities = cache.filter(|_| cache::identifiable(file.file()));
+    let (mut digest, mut wasm) = match identities.and_then(|c| c.known_digest(path, &file.meta)) {
         Some(digest) => (digest, Wasm::Unread(file)),
         None => {
-            let (digest, wasm) = checked_digest(cache, file)?;
+            let (digest, wasm) = checked_digest(identities, path, file, None)?;
             (digest, Wasm::Read(wasm))
         }
     };
-    crate::adopt::check_pin(name, &policy.source, &digest)?;
+    if crate::adopt::check_pin(name, &policy.source, &digest).is_err() {
+        // A remembered digest the pin refuses is checked against the bytes
+        // themselves before the file is refused.
+        if let Wasm::Unread(file) = wasm {
+            let (read, bytes) = checked_digest(identities, path, file, Some(&digest))?;
+            (digest, wasm) = (read, Wasm::Read(bytes));
+        }
+        crate::adopt::check_pin(name, &policy.source, &digest)?;
+    }
     // Only a plugin that can see nothing but its own bytes lists the same
     // under the same policy every time.
     // The key also names this ward, whose linker and listing format the
@@ -382,14 +391,16 @@ fn compile(
             });
         }
     }
-    // The code is needed after all: read it, and check it is still the
-    // file whose digest was remembered.
+    // The code is needed after all: read it. Its bytes, not the digest
+    // remembered for them, decide.
     let wasm = match wasm {
         Wasm::Read(wasm) => wasm,
         Wasm::Unread(file) => {
-            let (read, wasm) = checked_digest(cache, file)?;
+            let (read, wasm) = checked_digest(identities, path, file, Some(&digest))?;
             if read != digest {
-                bail!("changed while being read; ward loads the new version");
+                tracing::warn!(plugin = %name, "{}: its bytes are not those ward remembered by its identity; using the bytes", path.display());
+                crate::adopt::check_pin(name, &policy.source, &read)?;
+                digest = read;
             }
             wasm
         }
@@ -415,14 +426,16 @@ enum Wasm<'a> {
     Unread(crate::files::Regular<'a>),
 }
 
-/// Reads a plugin file, checks that it is a component, and hashes it; the
-/// cache remembers the digest by the file's identity.
+/// Reads a plugin file, checks that it is a component, and hashes it.
+/// `identities`, when the file's filesystem qualifies, remembers the digest
+/// by the file's identity, unless it is the one it already remembered.
 fn checked_digest(
-    cache: Option<&Cache>,
-    file: crate::files::Regular<'_>,
+    identities: Option<&Cache>,
+    path: &Path,
+    mut file: crate::files::Regular<'_>,
+    remembered: Option<&cache::Digest>,
 ) -> Result<(cache::Digest, Vec<u8>)> {
     let read_at = std::time::SystemTime::now();
-    let meta = file.meta.clone();
     let wasm = file.read()?;
     if !wasm.starts_with(b"\0asm") {
         bail!("not a WebAssembly file");
@@ -433,8 +446,10 @@ fn checked_digest(
         );
     }
     let digest = cache::digest(&wasm);
-    if let Some(cache) = cache {
-        cache.remember_digest(&meta, &digest, read_at);
+    if let Some(cache) = identities.filter(|_| remembered != Some(&digest)) {
+        if let Ok(after) = file.file().metadata() {
+            cache.remember_digest(path, (&file.meta, &after), wasm.len(), &digest, read_at);
+        }
     }
     Ok((digest, wasm))
 }

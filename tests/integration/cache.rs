@@ -122,6 +122,26 @@ async fn a_file_changed_in_place_with_its_time_put_back_is_hashed_again() {
         drop(ward);
     }
 
+    // A remembered digest the pin refuses (here forged in ward's own cache;
+    // a file changed through a shared mapping can leave one) is checked
+    // against the bytes before hello is refused: it serves, and the right
+    // digest is remembered again.
+    let ident = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "ident"))
+        .expect("hello.wasm's identity");
+    let mut forged = std::fs::read(&ident).unwrap();
+    forged[8..].fill(0);
+    std::fs::write(&ident, &forged).unwrap();
+    for hashed in ["hashed=true", "hashed=false"] {
+        let ward = start_with_cache(&dir, &cache_dir).await;
+        let log = ward.wait_log("loaded ").await;
+        assert!(log.contains(hashed), "{log}");
+        assert_eq!(ward.tool_names().await, vec!["hello_greet"], "{log}");
+        drop(ward);
+    }
+
     // The attack.
     let before = std::fs::metadata(&path).unwrap();
     let file = std::fs::File::options().write(true).open(&path).unwrap();
