@@ -38,6 +38,15 @@ const FINAL_FLUSH: Duration = Duration::from_secs(5);
 /// past which ward stops reading requests (see [`Unwritten`]).
 const MAX_UNWRITTEN_LINES: usize = 1024;
 const MAX_UNWRITTEN_BYTES: usize = 32 << 20;
+/// How long ward waits, with that many answers unwritten, for the client to
+/// read one before it ends the session: a client that neither reads nor
+/// closes its end cannot keep ward alive.
+const STALLED: Duration = Duration::from_secs(60);
+/// Requests from the client ward works on at once; one more is answered
+/// at once with an error ("busy") instead of being queued without bound
+/// (slow calls wait in admission, holding their request, for up to their
+/// timeout).
+const MAX_IN_FLIGHT: usize = 4096;
 /// After EOF on the input, how long requests still running may take to
 /// finish and be answered. Clients that pipe a script into `ward serve` and
 /// close stdin still get every answer; a hung call cannot keep ward alive.
@@ -74,14 +83,16 @@ impl<B: Backend> WardServer<B> {
         let max_line = self.options().max_line_bytes;
         let server = Arc::new(self);
         let output = Arc::new(LineWriter::new(Box::new(writer)));
+        let in_flight = Arc::<InFlight>::default();
         let transport = LineTransport {
             input: Arc::new(Mutex::new(LineReader::new(
                 Box::new(reader),
                 max_line,
                 output.clone(),
+                in_flight.clone(),
             ))),
             output: output.clone(),
-            in_flight: Arc::default(),
+            in_flight,
             unwritten: Arc::default(),
         };
 
@@ -146,11 +157,22 @@ struct LineTransport {
 /// to 1.7 GiB). Past [`MAX_UNWRITTEN_LINES`] or [`MAX_UNWRITTEN_BYTES`],
 /// `receive` reads nothing more until the client reads: its own writes then
 /// block on the full pipe, and nothing is lost.
-#[derive(Default)]
 struct Unwritten {
     /// Lines and bytes.
     count: std::sync::Mutex<(usize, usize)>,
+    /// When a line was last written (or given up).
+    last_written: std::sync::Mutex<std::time::Instant>,
     written: tokio::sync::Notify,
+}
+
+impl Default for Unwritten {
+    fn default() -> Self {
+        Self {
+            count: Default::default(),
+            last_written: std::sync::Mutex::new(std::time::Instant::now()),
+            written: Default::default(),
+        }
+    }
 }
 
 /// One answer's place in [`Unwritten`], given back when it is written (or
@@ -177,15 +199,25 @@ impl Unwritten {
         }
     }
 
-    /// Waits until the writer has room. Cancel-safe.
-    async fn room(&self) {
+    /// Waits until the writer has room: `false` if no line was written for
+    /// [`STALLED`] while it had none. Cancel-safe.
+    async fn room(&self) -> bool {
         loop {
             let written = self.written.notified();
             let (lines, bytes) = *self.count();
             if lines < MAX_UNWRITTEN_LINES && bytes < MAX_UNWRITTEN_BYTES {
-                return;
+                return true;
             }
-            written.await;
+            let last = *self
+                .last_written
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if tokio::time::timeout_at((last + STALLED).into(), written)
+                .await
+                .is_err()
+            {
+                return false;
+            }
         }
     }
 }
@@ -196,6 +228,11 @@ impl Drop for Pending {
         count.0 -= 1;
         count.1 -= self.bytes;
         drop(count);
+        *self
+            .unwritten
+            .last_written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = std::time::Instant::now();
         self.unwritten.written.notify_waiters();
     }
 }
@@ -242,6 +279,16 @@ impl InFlight {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Whether `message` is a request beyond [`MAX_IN_FLIGHT`].
+    fn too_many(&self, message: &ClientJsonRpcMessage) -> Option<RequestId> {
+        match message {
+            ClientJsonRpcMessage::Request(request) if self.ids().len() >= MAX_IN_FLIGHT => {
+                Some(request.id.clone())
+            }
+            _ => None,
         }
     }
 
@@ -294,7 +341,14 @@ impl Transport<RoleServer> for LineTransport {
 
     async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
         tokio::select! {
-            _ = self.unwritten.room() => {}
+            room = self.unwritten.room() => if !room {
+                tracing::warn!(
+                    "the client has read none of ward's last {MAX_UNWRITTEN_LINES} answers for {} s; ending the session",
+                    STALLED.as_secs()
+                );
+                self.output.closed.cancel();
+                return None;
+            },
             _ = self.output.closed.cancelled() => return None,
         }
         let mut input = self.input.lock().await;
@@ -405,6 +459,7 @@ struct LineReader {
     taken: bool,
     max_line: usize,
     output: Arc<LineWriter>,
+    in_flight: Arc<InFlight>,
     /// Our answer to a malformed line, finished before reading on: a client
     /// that floods bad lines without reading stalls here, as it should.
     reply: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
@@ -415,6 +470,7 @@ impl LineReader {
         reader: Box<dyn AsyncRead + Send + Unpin>,
         max_line: usize,
         output: Arc<LineWriter>,
+        in_flight: Arc<InFlight>,
     ) -> Self {
         Self {
             reader: BufReader::with_capacity(64 << 10, reader),
@@ -423,6 +479,7 @@ impl LineReader {
             taken: false,
             max_line,
             output,
+            in_flight,
             reply: None,
         }
     }
@@ -452,6 +509,22 @@ impl LineReader {
                     ),
                 )),
                 Ok(Line::Complete) => Inbound::from_line(&self.buf),
+            };
+            let inbound = match inbound {
+                Inbound::Message(message) => match self.in_flight.too_many(&message) {
+                    Some(id) => Inbound::Reply(error_line(
+                        Some(id),
+                        ErrorData::new(
+                            rmcp::model::ErrorCode(-32000),
+                            format!(
+                                "ward is busy: it is already working on {MAX_IN_FLIGHT} requests from this client; send this one again once some are answered"
+                            ),
+                            None,
+                        ),
+                    )),
+                    None => Inbound::Message(message),
+                },
+                other => other,
             };
             match inbound {
                 Inbound::Message(message) => return Some(*message),
