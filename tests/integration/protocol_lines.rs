@@ -228,7 +228,8 @@ async fn requests_beyond_the_in_flight_cap_are_answered_busy_at_once() {
         batch.push('\n');
     }
     raw.stdin.write_all(batch.as_bytes()).await.unwrap();
-    raw.send(br#"{"jsonrpc":"2.0","id":9000,"method":"ping"}"#).await;
+    raw.send(br#"{"jsonrpc":"2.0","id":9000,"method":"ping"}"#)
+        .await;
     let busy = raw.response(9000).await;
     assert_eq!(busy["error"]["code"], -32000, "{busy}");
     assert!(
@@ -237,7 +238,8 @@ async fn requests_beyond_the_in_flight_cap_are_answered_busy_at_once() {
     );
     raw.send(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}"#)
         .await;
-    raw.send(br#"{"jsonrpc":"2.0","id":9001,"method":"ping"}"#).await;
+    raw.send(br#"{"jsonrpc":"2.0","id":9001,"method":"ping"}"#)
+        .await;
     let pong = raw.response(9001).await;
     assert!(pong.get("result").is_some(), "{pong}");
 }
