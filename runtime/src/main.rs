@@ -155,6 +155,17 @@ struct ServeArgs {
     #[arg(long, value_name = "PATH_OR_URL", requires_all = ["http", "jwt_issuer"],
           help_heading = "HTTP")]
     jwt_jwks: Option<String>,
+    /// How old keys fetched from a --jwt-jwks URL may get, in seconds, before
+    /// the next token is checked against the issuer's current set: a key the
+    /// issuer removes stops verifying within this time. 0: every token.
+    #[arg(
+        long,
+        default_value_t = 600,
+        value_name = "SECS",
+        requires = "jwt_jwks",
+        help_heading = "HTTP"
+    )]
+    jwt_jwks_max_age: u64,
     /// Largest accepted HTTP request body, in bytes (larger: 413).
     #[arg(long, default_value_t = 4 << 20, value_name = "BYTES", help_heading = "HTTP")]
     max_body_bytes: usize,
@@ -381,6 +392,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
                     audience: args.jwt_audience,
                     jwks: ward::protocol::http::JwksSource::parse(&jwks),
                     scopes_supported: Vec::new(),
+                    max_age: Duration::from_secs(args.jwt_jwks_max_age),
                 }),
                 _ => None,
             },

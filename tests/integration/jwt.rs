@@ -448,6 +448,64 @@ async fn jwt_from_a_jwks_url_refetched_for_a_new_kid() {
     );
 }
 
+/// The attack: the issuer removes a key (rotated out, or leaked and
+/// revoked), and tokens it signed keep working, because ward fetched the
+/// JWKS at start and after that only for unknown key ids. Now keys older than
+/// `--jwt-jwks-max-age` are fetched again before a token is accepted.
+#[tokio::test]
+async fn a_key_the_issuer_removes_stops_verifying() {
+    let dir = Dir::new();
+    dir.plugin("hello", "hello");
+    let keys = tempfile::tempdir().unwrap();
+    let leaked = Signer::new(keys.path(), "rsa", Some("leaked"));
+    let next = Signer::new(keys.path(), "ec", Some("next"));
+    let (jwks_server, jwks_url) = JwksServer::start(jwks(&[&leaked, &next])).await;
+    let audience = "https://ward.example/mcp";
+    let ward = JwtWard::start(
+        &dir,
+        &[
+            "--jwt-issuer",
+            ISSUER,
+            "--jwt-audience",
+            audience,
+            "--jwt-jwks",
+            &jwks_url,
+            "--jwt-jwks-max-age",
+            "0",
+        ],
+    )
+    .await;
+    ward.greet(Era::Modern, &leaked.sign(Some("leaked"), &claims(audience)))
+        .await;
+    let fetched = jwks_server.hits();
+    assert!(
+        fetched >= 2,
+        "keys older than the max age are fetched again"
+    );
+
+    // The issuer revokes the leaked key.
+    *jwks_server.body.lock().unwrap() = jwks(&[&next]);
+    ward.refused(&leaked.sign(Some("leaked"), &claims(audience)), "kid")
+        .await;
+    ward.greet(Era::Modern, &next.sign(Some("next"), &claims(audience)))
+        .await;
+
+    // An issuer that cannot be reached: the keys ward has serve on, and the
+    // next attempt waits 30 s instead of every request fetching.
+    *jwks_server.body.lock().unwrap() = "not a key set".into();
+    let before = jwks_server.hits();
+    for _ in 0..3 {
+        ward.greet(Era::Modern, &next.sign(Some("next"), &claims(audience)))
+            .await;
+    }
+    assert_eq!(jwks_server.hits(), before + 1);
+    assert!(
+        ward.log.wait_for("refreshing the JWKS failed", 20).await,
+        "{}",
+        ward.log.get()
+    );
+}
+
 /// Runs `ward serve` with `args` expecting it to exit with an error; its stderr.
 async fn start_fails(dir: &Dir, args: &[&str]) -> String {
     let mut cmd = serve_command(dir.path());

@@ -45,7 +45,8 @@ use crate::audit::Caller;
 /// this path followed by `/mcp`, the form derived from the resource URL.
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
-/// A token unknown `kid` triggers a JWKS re-fetch at most this often.
+/// A token unknown `kid` triggers a JWKS re-fetch at most this often, and a
+/// failed refresh is retried no sooner.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -97,6 +98,11 @@ pub struct JwtOptions {
     pub jwks: JwksSource,
     /// Scopes listed as `scopes_supported` in the metadata (omitted if empty).
     pub scopes_supported: Vec<String>,
+    /// How old keys fetched from a JWKS URL may get before the next token is
+    /// checked against the issuer's current set (`--jwt-jwks-max-age`):
+    /// a key the issuer removed, rotated out or revoked, stops verifying
+    /// within this time.
+    pub max_age: Duration,
 }
 
 /// Checks who is calling. Built once per listener.
@@ -319,8 +325,35 @@ struct Remote {
     url: String,
     client: reqwest::Client,
     /// When a token last caused a re-fetch; the lock also makes concurrent
-    /// requests with the same new `kid` share one fetch.
+    /// requests with the same new `kid` share one fetch, and refreshes wait
+    /// their turn with it.
     last_refetch: tokio::sync::Mutex<Option<Instant>>,
+    max_age: Duration,
+    /// When the keys were last fetched, and when a refresh last failed.
+    fetched: std::sync::Mutex<(Instant, Option<Instant>)>,
+}
+
+impl Remote {
+    /// Whether the keys are older than `max_age` and a refresh may be tried.
+    fn stale(&self) -> bool {
+        let (fetched, failed) = *self
+            .fetched
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        fetched.elapsed() >= self.max_age
+            && failed.is_none_or(|failed| failed.elapsed() >= REFETCH_INTERVAL)
+    }
+
+    fn note(&self, fetched: bool) {
+        let mut state = self
+            .fetched
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match fetched {
+            true => *state = (Instant::now(), None),
+            false => state.1 = Some(Instant::now()),
+        }
+    }
 }
 
 /// One usable verification key.
@@ -442,6 +475,8 @@ impl Jwt {
                     // The start-up fetch does not count: the first new kid
                     // after start may re-fetch at once.
                     last_refetch: tokio::sync::Mutex::new(None),
+                    max_age: options.max_age,
+                    fetched: std::sync::Mutex::new((Instant::now(), None)),
                 };
                 (keys, Some(remote))
             }
@@ -489,7 +524,7 @@ impl Jwt {
         if !ALGORITHMS.contains(&header.alg) {
             return Err(fail(Invalid::Algorithm));
         }
-        let mut keys = self.keys.load_full();
+        let mut keys = self.current_keys().await;
         if let Some(kid) = &header.kid {
             if !keys.iter().any(|k| k.kid.as_ref() == Some(kid)) {
                 keys = self
@@ -534,6 +569,35 @@ impl Jwt {
         }))
     }
 
+    /// The keys to check a token with: fetched again first when they are
+    /// older than the max age. If that fails, the keys ward has serve on
+    /// (with a warning) and the next refresh is tried after
+    /// [`REFETCH_INTERVAL`].
+    async fn current_keys(&self) -> Arc<Vec<Key>> {
+        let Some(remote) = self.remote.as_ref().filter(|r| r.stale()) else {
+            return self.keys.load_full();
+        };
+        let _turn = remote.last_refetch.lock().await;
+        // A request that waited for its turn may find the keys refreshed.
+        if !remote.stale() {
+            return self.keys.load_full();
+        }
+        match fetch_jwks(&remote.client, &remote.url).await {
+            Ok(fresh) => {
+                tracing::info!(url = %remote.url, keys = fresh.len(), "re-fetched the JWKS: the keys were older than --jwt-jwks-max-age ({} s)", remote.max_age.as_secs());
+                remote.note(true);
+                let fresh = Arc::new(fresh);
+                self.keys.store(fresh.clone());
+                fresh
+            }
+            Err(error) => {
+                tracing::warn!(url = %remote.url, error = format!("{error:#}"), "refreshing the JWKS failed; keeping the keys ward has, and trying again in {} s", REFETCH_INTERVAL.as_secs());
+                remote.note(false);
+                self.keys.load_full()
+            }
+        }
+    }
+
     /// Re-fetches the JWKS for a token naming the unknown `kid`, unless the
     /// last re-fetch was under [`REFETCH_INTERVAL`] ago. The keys to try,
     /// or `None` if `kid` is still unknown.
@@ -559,6 +623,7 @@ impl Jwt {
         match fetch_jwks(&remote.client, &remote.url).await {
             Ok(fresh) => {
                 tracing::info!(url = %remote.url, kid, keys = fresh.len(), "re-fetched the JWKS for an unknown kid");
+                remote.note(true);
                 let fresh = Arc::new(fresh);
                 self.keys.store(fresh.clone());
                 fresh
