@@ -149,6 +149,11 @@ fn config(pool: Option<&PoolConfig>) -> Config {
         p.max_tables_per_component(16);
         p.max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT);
         p.total_stacks(totals.instances);
+        // Every slot may stay warm for the module that last used it (wasmtime
+        // keeps 100 by default): with more plugins than that, calls spread
+        // over them found their slot taken and mapped their memory image
+        // anew on every call (BENCHMARKS.md, benchmark 9).
+        p.max_unused_warm_slots(totals.memories + decommit_margin());
         // Reset the first 64 KiB of a reused slot in place (memset, or a
         // copy of the initial image) and give the rest back to the OS
         // (madvise), so that no page of one instance is visible to the next.
