@@ -209,41 +209,6 @@ async fn a_client_that_does_not_read_is_pushed_back_and_loses_nothing() {
     writer.await.unwrap();
 }
 
-/// A client that piles up slow requests: ward works on at most 4,096 of
-/// them at once and answers the next one at once with "busy" instead of
-/// holding it (it used to queue every one until its timeout). Once one is
-/// cancelled, requests are taken again.
-#[tokio::test]
-async fn requests_beyond_the_in_flight_cap_are_answered_busy_at_once() {
-    const CAP: i64 = 4096;
-    let dir = Dir::new();
-    dir.plugin("hostile", "hostile");
-    let mut raw = Raw::start(dir.path());
-    raw.initialize().await;
-    let mut batch = String::new();
-    for id in 2..CAP + 2 {
-        batch.push_str(&format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"hostile_sleep","arguments":{{"ms":60000}}}}}}"#
-        ));
-        batch.push('\n');
-    }
-    raw.stdin.write_all(batch.as_bytes()).await.unwrap();
-    raw.send(br#"{"jsonrpc":"2.0","id":9000,"method":"ping"}"#)
-        .await;
-    let busy = raw.response(9000).await;
-    assert_eq!(busy["error"]["code"], -32000, "{busy}");
-    assert!(
-        busy["error"]["message"].as_str().unwrap().contains("busy"),
-        "{busy}"
-    );
-    raw.send(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}"#)
-        .await;
-    raw.send(br#"{"jsonrpc":"2.0","id":9001,"method":"ping"}"#)
-        .await;
-    let pong = raw.response(9001).await;
-    assert!(pong.get("result").is_some(), "{pong}");
-}
-
 #[tokio::test]
 async fn stdout_holds_only_json_rpc_when_a_plugin_prints() {
     let dir = Dir::new();

@@ -42,11 +42,6 @@ const MAX_UNWRITTEN_BYTES: usize = 32 << 20;
 /// read one before it ends the session: a client that neither reads nor
 /// closes its end cannot keep ward alive.
 const STALLED: Duration = Duration::from_secs(60);
-/// Requests from the client ward works on at once; one more is answered
-/// at once with an error ("busy") instead of being queued without bound
-/// (slow calls wait in admission, holding their request, for up to their
-/// timeout).
-const MAX_IN_FLIGHT: usize = 4096;
 /// After EOF on the input, how long requests still running may take to
 /// finish and be answered. Clients that pipe a script into `ward serve` and
 /// close stdin still get every answer; a hung call cannot keep ward alive.
@@ -83,16 +78,14 @@ impl<B: Backend> WardServer<B> {
         let max_line = self.options().max_line_bytes;
         let server = Arc::new(self);
         let output = Arc::new(LineWriter::new(Box::new(writer)));
-        let in_flight = Arc::<InFlight>::default();
         let transport = LineTransport {
             input: Arc::new(Mutex::new(LineReader::new(
                 Box::new(reader),
                 max_line,
                 output.clone(),
-                in_flight.clone(),
             ))),
             output: output.clone(),
-            in_flight,
+            in_flight: Arc::default(),
             unwritten: Arc::default(),
         };
 
@@ -282,16 +275,6 @@ impl InFlight {
         }
     }
 
-    /// Whether `message` is a request beyond [`MAX_IN_FLIGHT`].
-    fn too_many(&self, message: &ClientJsonRpcMessage) -> Option<RequestId> {
-        match message {
-            ClientJsonRpcMessage::Request(request) if self.ids().len() >= MAX_IN_FLIGHT => {
-                Some(request.id.clone())
-            }
-            _ => None,
-        }
-    }
-
     fn answered(&self, id: &RequestId) {
         if self.ids().remove(id) {
             self.changed.notify_waiters();
@@ -459,7 +442,6 @@ struct LineReader {
     taken: bool,
     max_line: usize,
     output: Arc<LineWriter>,
-    in_flight: Arc<InFlight>,
     /// Our answer to a malformed line, finished before reading on: a client
     /// that floods bad lines without reading stalls here, as it should.
     reply: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
@@ -470,7 +452,6 @@ impl LineReader {
         reader: Box<dyn AsyncRead + Send + Unpin>,
         max_line: usize,
         output: Arc<LineWriter>,
-        in_flight: Arc<InFlight>,
     ) -> Self {
         Self {
             reader: BufReader::with_capacity(64 << 10, reader),
@@ -479,7 +460,6 @@ impl LineReader {
             taken: false,
             max_line,
             output,
-            in_flight,
             reply: None,
         }
     }
@@ -509,22 +489,6 @@ impl LineReader {
                     ),
                 )),
                 Ok(Line::Complete) => Inbound::from_line(&self.buf),
-            };
-            let inbound = match inbound {
-                Inbound::Message(message) => match self.in_flight.too_many(&message) {
-                    Some(id) => Inbound::Reply(error_line(
-                        Some(id),
-                        ErrorData::new(
-                            rmcp::model::ErrorCode(-32000),
-                            format!(
-                                "ward is busy: it is already working on {MAX_IN_FLIGHT} requests from this client; send this one again once some are answered"
-                            ),
-                            None,
-                        ),
-                    )),
-                    None => Inbound::Message(message),
-                },
-                other => other,
             };
             match inbound {
                 Inbound::Message(message) => return Some(*message),
