@@ -118,6 +118,20 @@ impl JwtWard {
         }
     }
 
+    /// A ward checking tokens for `audience` against the JWKS at `url`.
+    async fn with_jwks_url(dir: &Dir, audience: &str, url: &str, more: &[&str]) -> Self {
+        let mut args = vec![
+            "--jwt-issuer",
+            ISSUER,
+            "--jwt-audience",
+            audience,
+            "--jwt-jwks",
+            url,
+        ];
+        args.extend_from_slice(more);
+        Self::start(dir, &args).await
+    }
+
     fn base(&self) -> &str {
         self.url.trim_end_matches("/mcp")
     }
@@ -390,18 +404,7 @@ async fn jwt_from_a_jwks_url_refetched_for_a_new_kid() {
     let (jwks_server, jwks_url) = JwksServer::start(jwks(&[&old])).await;
     // ward's public URL, as behind an ingress.
     let audience = "https://ward.example/mcp";
-    let ward = JwtWard::start(
-        &dir,
-        &[
-            "--jwt-issuer",
-            ISSUER,
-            "--jwt-audience",
-            audience,
-            "--jwt-jwks",
-            &jwks_url,
-        ],
-    )
-    .await;
+    let ward = JwtWard::with_jwks_url(&dir, audience, &jwks_url, &[]).await;
     assert_eq!(jwks_server.hits(), 1, "fetched at start");
     let metadata = "https://ward.example/.well-known/oauth-protected-resource/mcp";
     let response = ward.post(None).await;
@@ -461,20 +464,8 @@ async fn a_key_the_issuer_removes_stops_verifying() {
     let next = Signer::new(keys.path(), "ec", Some("next"));
     let (jwks_server, jwks_url) = JwksServer::start(jwks(&[&leaked, &next])).await;
     let audience = "https://ward.example/mcp";
-    let ward = JwtWard::start(
-        &dir,
-        &[
-            "--jwt-issuer",
-            ISSUER,
-            "--jwt-audience",
-            audience,
-            "--jwt-jwks",
-            &jwks_url,
-            "--jwt-jwks-max-age",
-            "0",
-        ],
-    )
-    .await;
+    let ward =
+        JwtWard::with_jwks_url(&dir, audience, &jwks_url, &["--jwt-jwks-max-age", "0"]).await;
     ward.greet(Era::Modern, &leaked.sign(Some("leaked"), &claims(audience)))
         .await;
     let fetched = jwks_server.hits();
