@@ -173,7 +173,10 @@ async fn a_client_that_does_not_read_is_pushed_back_and_loses_nothing() {
         stdin
     });
     // Until the writer finishes (ward read everything) or stops getting
-    // anywhere (ward stopped reading).
+    // anywhere (ward stopped reading). No signal marks the absence of
+    // progress, so a 500 ms window without any is the thing observed; a
+    // machine too slow to make progress in it only ends the wait early,
+    // and the bound is then checked on what was read so far.
     let finished = loop {
         let before = sent.load(Ordering::Relaxed);
         tokio::select! {

@@ -151,18 +151,15 @@ struct LineTransport {
 /// `receive` reads nothing more until the client reads: its own writes then
 /// block on the full pipe, and nothing is lost.
 struct Unwritten {
-    /// Lines and bytes.
-    count: std::sync::Mutex<(usize, usize)>,
-    /// When a line was last written (or given up).
-    last_written: std::sync::Mutex<std::time::Instant>,
+    /// Lines and bytes, and when a line was last written (or given up).
+    count: std::sync::Mutex<(usize, usize, std::time::Instant)>,
     written: tokio::sync::Notify,
 }
 
 impl Default for Unwritten {
     fn default() -> Self {
         Self {
-            count: Default::default(),
-            last_written: std::sync::Mutex::new(std::time::Instant::now()),
+            count: std::sync::Mutex::new((0, 0, std::time::Instant::now())),
             written: Default::default(),
         }
     }
@@ -176,7 +173,7 @@ struct Pending {
 }
 
 impl Unwritten {
-    fn count(&self) -> std::sync::MutexGuard<'_, (usize, usize)> {
+    fn count(&self) -> std::sync::MutexGuard<'_, (usize, usize, std::time::Instant)> {
         self.count
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -197,14 +194,10 @@ impl Unwritten {
     async fn room(&self) -> bool {
         loop {
             let written = self.written.notified();
-            let (lines, bytes) = *self.count();
+            let (lines, bytes, last) = *self.count();
             if lines < MAX_UNWRITTEN_LINES && bytes < MAX_UNWRITTEN_BYTES {
                 return true;
             }
-            let last = *self
-                .last_written
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if tokio::time::timeout_at((last + STALLED).into(), written)
                 .await
                 .is_err()
@@ -220,12 +213,8 @@ impl Drop for Pending {
         let mut count = self.unwritten.count();
         count.0 -= 1;
         count.1 -= self.bytes;
+        count.2 = std::time::Instant::now();
         drop(count);
-        *self
-            .unwritten
-            .last_written
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = std::time::Instant::now();
         self.unwritten.written.notify_waiters();
     }
 }
